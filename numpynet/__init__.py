@@ -1,0 +1,13 @@
+"""numpynet: AlexNet (Krizhevsky, Sutskever & Hinton, 2012) from scratch in NumPy.
+
+    import numpynet as nn
+    net = nn.Sequential(nn.Conv2D(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2D(2),
+                        nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+"""
+
+from . import backend, gradcheck
+from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Layer, Linear, LocalResponseNorm,
+                     MaxPool2D, ReLU, Sequential, SoftmaxCrossEntropy)
+from .optim import SGD
+
+__version__ = "0.1.0"

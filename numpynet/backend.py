@@ -1,0 +1,116 @@
+"""Which array module the layers compute with: NumPy on the CPU, CuPy on an NVIDIA GPU.
+
+Every layer finds its array module from its input (``xp = get_array_module(x)``) instead of
+writing ``np.`` everywhere, so the same lines of math run on either device. CuPy is optional:
+nothing here imports it until a GPU array is asked for.
+
+    >>> xp = get_array_module(np.zeros(3))   # numpy
+    >>> use("cupy")                          # later: move models/batches with to_device()
+
+The hot loops (im2col, pooling, LRN) dispatch on the same module: Numba CPU kernels for NumPy
+arrays, GPU kernels for CuPy arrays, and ``NUMPYNET_KERNELS=reference`` (or ``use_kernels``)
+switches every layer to the plain NumPy reference implementations that the fast ones are tested
+against.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+_DEVICE = "cpu"
+_KERNELS = os.environ.get("NUMPYNET_KERNELS", "fast")
+
+
+def _cupy_if_loaded():
+    """The cupy module if it was imported already (never imports it ourselves)."""
+    return sys.modules.get("cupy")
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy if any argument is a CuPy array."""
+    cp = _cupy_if_loaded()
+    if cp is not None and any(isinstance(a, cp.ndarray) for a in arrays):
+        return cp
+    return np
+
+
+def is_gpu_array(x):
+    return get_array_module(x) is not np
+
+
+def load_cupy():
+    """Import CuPy and check that a GPU answers; a one-line error otherwise."""
+    try:
+        import cupy as cp
+    except ImportError:
+        raise RuntimeError("the GPU backend needs CuPy: pip install 'numpynet[gpu]' "
+                           "(or the cupy-cudaXXx wheel that matches your CUDA)") from None
+    try:
+        n = cp.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDA driver missing, no device, ...
+        raise RuntimeError(f"CuPy is installed but no CUDA GPU is usable: {e}") from None
+    if n == 0:
+        raise RuntimeError("CuPy is installed but it sees no CUDA GPU")
+    return cp
+
+
+def use(device):
+    """Select the default device for new models and batches: 'cpu' (NumPy) or 'gpu' (CuPy)."""
+    global _DEVICE
+    device = {"numpy": "cpu", "cupy": "gpu", "cuda": "gpu"}.get(device, device)
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
+    if device == "gpu":
+        load_cupy()
+    _DEVICE = device
+
+
+def current_device():
+    return _DEVICE
+
+
+def xp_for(device=None):
+    """The array module for a device name ('cpu' or 'gpu'; default: the current device)."""
+    device = device or _DEVICE
+    return load_cupy() if device == "gpu" else np
+
+
+def to_device(x, device=None):
+    """Copy an array to `device` (default: the current one); no copy if it is there already."""
+    device = device or _DEVICE
+    if device == "gpu":
+        return load_cupy().asarray(x)
+    return to_numpy(x)
+
+
+def to_numpy(x):
+    """A NumPy array from a NumPy or CuPy array (copying from the GPU if needed)."""
+    if is_gpu_array(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def use_kernels(kind):
+    """'fast' (Numba / GPU kernels, the default) or 'reference' (plain NumPy, slow but readable)."""
+    global _KERNELS
+    if kind not in ("fast", "reference"):
+        raise ValueError(f"unknown kernel kind {kind!r}: use 'fast' or 'reference'")
+    _KERNELS = kind
+
+
+def kernels():
+    return _KERNELS
+
+
+def kernel_path(x):
+    """Which implementation a hot loop should use for array `x`: 'reference', 'numba' or 'gpu'."""
+    if _KERNELS == "reference":
+        return "reference"
+    return "gpu" if is_gpu_array(x) else "numba"
+
+
+def gpu_kernels():
+    """The module of GPU kernels (imported on first use, so CPU users never import CuPy)."""
+    from .gpu import kernels as gpu
+    return gpu

@@ -1,0 +1,119 @@
+"""AlexNet as in Krizhevsky, Sutskever & Hinton (2012), section 3.5 and figure 2.
+
+    layer   op                                    output (C, H, W)   groups
+    conv1   96 x 11x11, stride 4  -> ReLU -> LRN  (96, 55, 55)
+    pool1   max 3x3, stride 2                     (96, 27, 27)
+    conv2   256 x 5x5, pad 2      -> ReLU -> LRN  (256, 27, 27)      2
+    pool2   max 3x3, stride 2                     (256, 13, 13)
+    conv3   384 x 3x3, pad 1      -> ReLU         (384, 13, 13)          (sees both halves)
+    conv4   384 x 3x3, pad 1      -> ReLU         (384, 13, 13)      2
+    conv5   256 x 3x3, pad 1      -> ReLU         (256, 13, 13)      2
+    pool5   max 3x3, stride 2                     (256, 6, 6)
+    fc6     9216 -> 4096          -> ReLU -> dropout 0.5
+    fc7     4096 -> 4096          -> ReLU -> dropout 0.5
+    fc8     4096 -> num_classes   (softmax in the loss)
+
+The input is 3x227x227. The paper says 224x224, but then conv1 would give (224 - 11) / 4 + 1 =
+54.25 positions: only 227 makes the arithmetic come out at 55 (most replications use 227; some
+instead pad conv1 by 2 and keep 224).
+
+`groups=2` is the paper's split of the network over two GPUs: conv2, conv4 and conv5 only see the
+feature maps on their own GPU. It gives 60,965,224 parameters for 1000 classes; `groups=1`, the
+one-GPU variant everybody else runs, gives 62,378,344 (the often quoted "62.3 million").
+
+Presets: the network's shape (the layer table above) with these differences
+
+    preset      normalisation after conv1, conv2                 init (default)
+    paper       LRN size 5, alpha 1e-4, beta 0.75, k 2           "caffe" (see below)
+                (alpha multiplies the plain sum, as in the text)
+    caffe       LRN size 5, alpha 1e-4 / 5, beta 0.75, k 1       "caffe"
+                (BVLC reference: Caffe divides alpha by size)
+    batchnorm   BatchNorm after each of the 5 convolutions        "caffe"
+                (before its ReLU) and no LRN
+
+Initialisations (`init=`):
+    paper   W ~ N(0, 0.01) everywhere; biases 1 in conv2, conv4, conv5, fc6, fc7; 0 elsewhere.
+            Exactly the text. Known to leave the loss flat for a long time at the start: the
+            signal shrinks by ~100x through the eight layers, and the +1 biases push fc8's input
+            to a large constant, so the first thousands of steps barely move.
+    caffe   W ~ N(0, 0.01), but N(0, 0.005) for fc6 and fc7; biases 0.1 where the paper has 1,
+            0 elsewhere. What the BVLC Caffe replication switched to because it starts learning
+            reliably; the default for every preset.
+"""
+
+import numpy as np
+
+from ..layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Linear, LocalResponseNorm,
+                      MaxPool2D, ReLU, Sequential)
+
+INPUT_SHAPE = (3, 227, 227)
+PRESETS = ("paper", "caffe", "batchnorm")
+INITS = ("paper", "caffe")
+
+# (name, out_channels, kernel, stride, padding, split over the two GPUs?)
+CONV_TABLE = [("conv1", 96, 11, 4, 0, False),
+              ("conv2", 256, 5, 1, 2, True),
+              ("conv3", 384, 3, 1, 1, False),
+              ("conv4", 384, 3, 1, 1, True),
+              ("conv5", 256, 3, 1, 1, True)]
+FC_TABLE = [("fc6", 256 * 6 * 6, 4096), ("fc7", 4096, 4096)]   # fc8 added with num_classes
+POOL_AFTER = ("conv1", "conv2", "conv5")
+NORM_AFTER = ("conv1", "conv2")
+BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")          # the paper's "biases = 1" layers
+
+
+def _normalisation(preset, conv_name, channels):
+    """The layer that follows conv_name's ReLU (LRN), or precedes it (BatchNorm), or None."""
+    if preset == "batchnorm":
+        return BatchNorm2D(channels, name=f"bn{conv_name[-1]}")
+    if conv_name not in NORM_AFTER:
+        return None
+    if preset == "caffe":
+        return LocalResponseNorm(5, alpha=1e-4 / 5, beta=0.75, k=1.0, name=f"norm{conv_name[-1]}")
+    return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, name=f"norm{conv_name[-1]}")
+
+
+def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dropout=0.5):
+    """The paper's network as a Sequential (input (N, 3, 227, 227), output (N, num_classes))."""
+    if preset not in PRESETS:
+        raise ValueError(f"alexnet: unknown preset {preset!r}; choose from {PRESETS}")
+    if init not in INITS:
+        raise ValueError(f"alexnet: unknown init {init!r}; choose from {INITS}")
+    if groups not in (1, 2):
+        raise ValueError(f"alexnet: groups must be 1 (one GPU) or 2 (the paper's split), "
+                         f"got {groups}")
+    if num_classes < 1:
+        raise ValueError(f"alexnet: num_classes must be >= 1, got {num_classes}")
+
+    rng = np.random.default_rng(seed)
+    layers, in_channels = [], 3
+    for name, out, k, s, p, split in CONV_TABLE:
+        i = name[-1]
+        layers.append(Conv2D(in_channels, out, k, stride=s, padding=p,
+                             groups=groups if split else 1, name=name, rng=rng,
+                             **init_values(name, init)))
+        norm = _normalisation(preset, name, out)
+        if isinstance(norm, BatchNorm2D):
+            layers.append(norm)
+        layers.append(ReLU(name=f"relu{i}"))
+        if isinstance(norm, LocalResponseNorm):
+            layers.append(norm)
+        if name in POOL_AFTER:
+            layers.append(MaxPool2D(3, 2, name=f"pool{i}"))
+        in_channels = out
+
+    layers.append(Flatten(name="flatten"))
+    for j, (name, n_in, n_out) in enumerate(FC_TABLE):
+        i = name[-1]
+        layers += [Linear(n_in, n_out, name=name, rng=rng, **init_values(name, init)),
+                   ReLU(name=f"relu{i}"),
+                   Dropout(dropout, seed=[seed, j], name=f"drop{i}")]
+    layers.append(Linear(4096, num_classes, name="fc8", rng=rng, **init_values("fc8", init)))
+    return Sequential(*layers)
+
+
+def init_values(layer_name, scheme):
+    """{'weight_std': ..., 'bias': ...} of a conv or fc layer under the paper's or Caffe's init."""
+    std = 0.005 if scheme == "caffe" and layer_name in ("fc6", "fc7") else 0.01
+    bias = (1.0 if scheme == "paper" else 0.1) if layer_name in BIAS_ONE else 0.0
+    return {"weight_std": std, "bias": bias}

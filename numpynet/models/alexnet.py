@@ -48,7 +48,7 @@ from ..layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Linear, LocalRespon
 
 INPUT_SHAPE = (3, 227, 227)
 PRESETS = ("paper", "caffe", "batchnorm")
-INITS = ("paper", "caffe")
+INITS = ("paper", "caffe", "he")
 
 # (name, out_channels, kernel, stride, padding, split over the two GPUs?)
 CONV_TABLE = [("conv1", 96, 11, 4, 0, False),
@@ -56,10 +56,12 @@ CONV_TABLE = [("conv1", 96, 11, 4, 0, False),
               ("conv3", 384, 3, 1, 1, False),
               ("conv4", 384, 3, 1, 1, True),
               ("conv5", 256, 3, 1, 1, True)]
-FC_TABLE = [("fc6", 256 * 6 * 6, 4096), ("fc7", 4096, 4096)]   # fc8 added with num_classes
+FC_TABLE = [("fc6", 4096), ("fc7", 4096)]     # (name, units); fc8 gets num_classes
 POOL_AFTER = ("conv1", "conv2", "conv5")
 NORM_AFTER = ("conv1", "conv2")
 BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")          # the paper's "biases = 1" layers
+PIXEL_STD = 64.0    # std of the network's input: 0-255 pixels minus the mean image
+HE_OVERRIDES = {"conv1": (2 / (3 * 11 * 11)) ** 0.5 / PIXEL_STD, "fc8": 0.01}
 
 
 def _normalisation(preset, conv_name, channels):
@@ -73,8 +75,15 @@ def _normalisation(preset, conv_name, channels):
     return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, name=f"norm{conv_name[-1]}")
 
 
-def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dropout=0.5):
-    """The paper's network as a Sequential (input (N, 3, 227, 227), output (N, num_classes))."""
+def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dropout=0.5,
+            width=1.0, input_size=227):
+    """The paper's network as a Sequential (input (N, 3, 227, 227), output (N, num_classes)).
+
+    For tests and quick CPU experiments only, two knobs shrink it while keeping its layer table:
+    `width` scales every layer's channel and unit count (1.0 is the paper), and `input_size`
+    (at least 67, the smallest input that survives the three poolings; 227 in the paper) changes
+    the crop, and with it fc6's input (256 * 6 * 6 = 9216 at 227).
+    """
     if preset not in PRESETS:
         raise ValueError(f"alexnet: unknown preset {preset!r}; choose from {PRESETS}")
     if init not in INITS:
@@ -84,11 +93,19 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dr
                          f"got {groups}")
     if num_classes < 1:
         raise ValueError(f"alexnet: num_classes must be >= 1, got {num_classes}")
+    if not 0 < width <= 1:
+        raise ValueError(f"alexnet: width must be in (0, 1], got {width}")
+    if input_size < 67:
+        raise ValueError(f"alexnet: input_size must be at least 67 (the paper's is 227), "
+                         f"got {input_size}")
+
+    def scaled(n):                    # a multiple of 2 so that the groups still split evenly
+        return max(2, int(round(n * width / 2)) * 2)
 
     rng = np.random.default_rng(seed)
     layers, in_channels = [], 3
     for name, out, k, s, p, split in CONV_TABLE:
-        i = name[-1]
+        i, out = name[-1], scaled(out)
         layers.append(Conv2D(in_channels, out, k, stride=s, padding=p,
                              groups=groups if split else 1, name=name, rng=rng,
                              **init_values(name, init)))
@@ -103,17 +120,25 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dr
         in_channels = out
 
     layers.append(Flatten(name="flatten"))
-    for j, (name, n_in, n_out) in enumerate(FC_TABLE):
-        i = name[-1]
+    shape = (1, 3, input_size, input_size)
+    for layer in layers:
+        shape = layer.output_shape(shape)
+    n_in = shape[1]                                # pool5's output, flattened: 256 * 6 * 6
+    for j, (name, n_out) in enumerate(FC_TABLE):
+        i, n_out = name[-1], scaled(n_out)
         layers += [Linear(n_in, n_out, name=name, rng=rng, **init_values(name, init)),
                    ReLU(name=f"relu{i}"),
                    Dropout(dropout, seed=[seed, j], name=f"drop{i}")]
-    layers.append(Linear(4096, num_classes, name="fc8", rng=rng, **init_values("fc8", init)))
+        n_in = n_out
+    layers.append(Linear(n_in, num_classes, name="fc8", rng=rng, **init_values("fc8", init)))
     return Sequential(*layers)
 
 
 def init_values(layer_name, scheme):
-    """{'weight_std': ..., 'bias': ...} of a conv or fc layer under the paper's or Caffe's init."""
+    """{'weight_std': ..., 'bias': ...} of a conv or fc layer under the paper's or Caffe's init
+    ('he': weight_std None = the layers' own sqrt(2 / fan_in), biases 0)."""
+    if scheme == "he":
+        return {"weight_std": HE_OVERRIDES.get(layer_name), "bias": 0.0}
     std = 0.005 if scheme == "caffe" and layer_name in ("fc6", "fc7") else 0.01
     bias = (1.0 if scheme == "paper" else 0.1) if layer_name in BIAS_ONE else 0.0
     return {"weight_std": std, "bias": bias}

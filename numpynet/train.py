@@ -1,0 +1,313 @@
+"""Train AlexNet on an ImageNet subset:  python -m numpynet.train --subset 100
+
+The paper's recipe by default (section 5): SGD with batch 128, momentum 0.9, weight decay 5e-4,
+learning rate 0.01 divided by 10 whenever the validation error stops improving, 90 epochs;
+random 227x227 crops, horizontal flips and PCA colour noise (section 4.1).
+
+Everything a run writes goes to --out (default runs/<date-time>):
+    config.json    the effective settings          metrics.csv   one row per epoch
+    curves.png     loss and error curves           filters.png   conv1's kernels (figure 3)
+    last.npz       checkpoint after every epoch    best.npz      lowest validation top-1 error
+`--resume runs/<name>` continues exactly where it stopped (weights, momentum, lr schedule, epoch
+and batch, RNG states); Ctrl-C saves a checkpoint first. Without ImageNet at --data, a generated
+demo dataset in the same on-disk layout is used, and the run says so.
+"""
+
+import argparse
+import csv
+import json
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import backend, checkpoint, viz
+from .data import BatchLoader, DatasetError, open_imagenet
+from .data.layout import project_path
+from .layers import SoftmaxCrossEntropy
+from .metrics import ErrorMeter
+from .models import PRESETS, alexnet
+from .optim import SGD
+from .schedule import LRSchedule
+
+DEFAULT_DATA = "data/imagenet"
+DEMO_DATA = "data/demo"
+METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
+                  "val_top5_err", "lr", "seconds", "images_per_s"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m numpynet.train", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = p.add_argument_group("data")
+    d.add_argument("--data", help="ImageNet folder with train/<wnid>/ and val/ "
+                   f"(default: $NUMPYNET_DATA, else {DEFAULT_DATA}; absent: a generated demo set)")
+    d.add_argument("--subset", type=int, help="use N classes, evenly spaced over the sorted wnids")
+    d.add_argument("--classes", help="file listing the wnids to use (one per line)")
+    d.add_argument("--per-class", type=int, help="at most M training images per class")
+    d.add_argument("--val-per-class", type=int, help="at most M validation images per class")
+    d.add_argument("--val-labels", help="label file for a flat val/ folder (<file> <wnid> lines)")
+    d.add_argument("--image-size", type=int, default=256, help="cached image side (paper: 256)")
+    d.add_argument("--cache", help="cache folder (default: $NUMPYNET_CACHE, else data/cache)")
+    d.add_argument("--workers", type=int, help="decoding processes (default: all CPUs)")
+    m = p.add_argument_group("model")
+    m.add_argument("--preset", choices=PRESETS, default="paper", help="network variant")
+    m.add_argument("--init", choices=("caffe", "paper"), default="caffe",
+                   help="weight init (paper's biases of 1 can stall the start; see models/alexnet.py)")
+    m.add_argument("--groups", type=int, choices=(1, 2), default=2,
+                   help="2: the paper's two-GPU split of conv2/4/5; 1: one tower")
+    m.add_argument("--width", type=float, default=1.0,
+                   help="channel-width multiplier (1 = paper; smaller for quick experiments)")
+    m.add_argument("--crop", type=int, default=227,
+                   help="input crop side (227 = paper; >= 67, below --image-size, for quick runs)")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=90)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=0.01)
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--lr-schedule", choices=("plateau", "step", "constant"), default="plateau",
+                   help="plateau: /10 when val error stops improving; step: /10 at --lr-steps")
+    t.add_argument("--lr-patience", type=int, default=1,
+                   help="plateau: epochs without improvement before dividing the lr")
+    t.add_argument("--lr-steps", default="30,60,80", help="step: epochs at which to divide by 10")
+    t.add_argument("--no-pca", action="store_true", help="turn off PCA colour augmentation")
+    t.add_argument("--seed", type=int, default=0, help="same seed, same run")
+    t.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", help="run folder (default: runs/<date-time>)")
+    o.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------- data
+
+def open_data(args):
+    """The dataset at --data, or a generated demo set when the default location is empty."""
+    root = args.data or os.environ.get("NUMPYNET_DATA")
+    if root is None and not project_path(DEFAULT_DATA, "train").is_dir():
+        root = make_demo(args)
+    return open_imagenet(root, subset=args.subset, classes_file=args.classes,
+                         per_class=args.per_class, val_per_class=args.val_per_class,
+                         size=args.image_size, cache_root=args.cache, seed=args.seed,
+                         workers=args.workers, val_labels=args.val_labels,
+                         progress=not args.no_progress)
+
+
+def make_demo(args):
+    from .data.demo import generate_demo_dataset
+    classes = args.subset or 10
+    banner = "=" * 78
+    print(f"{banner}\nNO IMAGENET FOUND at {DEFAULT_DATA} (and --data / $NUMPYNET_DATA unset).\n"
+          f"Training on a GENERATED DEMO DATASET instead: {classes} classes of procedural shapes "
+          f"in {DEMO_DATA},\nin the same on-disk layout as ImageNet. This is not ImageNet.\n"
+          f"To train on ImageNet: --data /path/to/imagenet (with train/<wnid>/*.JPEG and val/),"
+          f"\nor export NUMPYNET_DATA=/path/to/imagenet.\n{banner}", flush=True)
+    return generate_demo_dataset(project_path(DEMO_DATA), num_classes=classes,
+                                 train_per_class=args.per_class or 100,
+                                 val_per_class=args.val_per_class or 20, seed=0,
+                                 progress=not args.no_progress)
+
+
+# --------------------------------------------------------------------------- the loop
+
+class StopRequest:
+    """Ctrl-C sets a flag that the loop checks between steps, so a checkpoint is never written
+    from half-updated weights; a second Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step (Ctrl-C again to abort without saving)...",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self.previous)
+
+
+def evaluate(net, loader, loss_fn=None, progress=False, desc="val"):
+    """Mean loss and top-1 / top-5 error of `net` over a loader (ten-crop batches averaged)."""
+    from tqdm import tqdm
+    meter = ErrorMeter()
+    loss_fn = loss_fn or SoftmaxCrossEntropy()
+    for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        if x.ndim == 5:                                  # (10, B, 3, H, W): average the softmax
+            probs = sum(_softmax(net.forward(backend.to_device(crop), train=False))
+                        for crop in x) / len(x)
+            loss = float(-np.log(np.maximum(backend.to_numpy(probs)[np.arange(len(y)), y],
+                                            1e-12)).mean())
+        else:
+            logits = net.forward(backend.to_device(x), train=False)
+            loss = loss_fn.forward(logits, backend.to_device(y))
+            probs = loss_fn.probs
+        meter.update(backend.to_numpy(probs), y, loss)
+    return meter
+
+
+def _softmax(logits):
+    xp = backend.get_array_module(logits)
+    e = xp.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def train(args, on_batch=None):
+    """Run (or resume) training as `args` says; returns the run folder.
+
+    `on_batch(epoch, batch, loss)` is called after every step (tests use it to interrupt).
+    """
+    if args.device == "gpu":
+        backend.use("gpu")
+    resume = Path(args.resume) if args.resume else None
+    if resume is not None:
+        arrays, meta = checkpoint.load(resume / "last.npz")
+        saved = meta["args"]
+        for key in ("epochs", "no_progress", "device"):          # may change on resume
+            saved[key] = getattr(args, key)
+        args = argparse.Namespace(**{**saved, "resume": str(resume), "out": str(resume)})
+    out = Path(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = open_data(args)
+    print(data.summary())
+    net = alexnet(data.num_classes, groups=args.groups, seed=args.seed, preset=args.preset,
+                  init=args.init, width=args.width, input_size=args.crop)
+    if args.crop >= args.image_size:
+        raise DatasetError(f"--crop {args.crop} must be smaller than --image-size "
+                           f"{args.image_size} (the random crops need room to move)")
+    opt = SGD(net, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    schedule = LRSchedule(args.lr, args.lr_schedule, patience=args.lr_patience,
+                          steps=[int(s) for s in str(args.lr_steps).split(",") if s.strip()])
+    meter, epoch, start_batch = ErrorMeter(), 0, 0
+    if resume is not None:
+        checkpoint.restore_model(net, arrays, meta)
+        opt.velocity = checkpoint.velocity(arrays)
+        state = meta["state"]
+        epoch, start_batch = state["epoch"], state["next_batch"]
+        schedule.load_state(state["schedule"])
+        meter.load_state(state["meter"])
+        print(f"resuming {out} at epoch {epoch + 1}, batch {start_batch}")
+    net.to(args.device)
+    opt.velocity = {k: backend.to_device(v, args.device) for k, v in opt.velocity.items()}
+    (out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
+    print("config  " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+                                if v is not None and v is not False))
+
+    train_loader = BatchLoader(data.train, args.batch_size, train=True, seed=args.seed,
+                               crop=args.crop, pca_std=0 if args.no_pca else 0.1)
+    if len(train_loader) == 0:
+        raise DatasetError(f"{len(data.train.labels)} training images are fewer than one batch "
+                           f"of {args.batch_size}: lower --batch-size")
+    val_loader = (BatchLoader(data.val, args.batch_size, train=False, mean=data.mean,
+                              crop=args.crop)
+                  if data.val is not None else None)
+    loss_fn = SoftmaxCrossEntropy()
+
+    def save(path, epoch, next_batch):
+        state = dict(epoch=epoch, next_batch=next_batch, schedule=schedule.state(),
+                     meter=meter.state())
+        model = dict(num_classes=data.num_classes, groups=args.groups, seed=args.seed,
+                     preset=args.preset, init=args.init, width=args.width,
+                     input_size=args.crop)
+        checkpoint.save(path, net, dict(args=vars(args), model=model, state=state,
+                                        wnids=data.wnids, names=data.names, crop=args.crop),
+                        optimizer=opt, mean=data.mean)
+
+    from tqdm import tqdm
+    with StopRequest() as stop:
+        while epoch < args.epochs:
+            opt.lr = schedule.lr
+            if start_batch == 0:
+                meter.reset()
+            t0 = time.time()
+            bar = tqdm(total=len(train_loader), initial=start_batch, disable=args.no_progress,
+                       desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", dynamic_ncols=True)
+            for b, (x, y) in enumerate(train_loader.epoch(epoch, start_batch), start=start_batch):
+                logits = net.forward(backend.to_device(x), train=True)
+                try:
+                    loss = loss_fn.forward(logits, backend.to_device(y))
+                except ValueError as e:
+                    bar.close()
+                    raise TrainingDiverged(f"epoch {epoch + 1}, batch {b}: {e}\nthe last good "
+                                           f"checkpoint is {out / 'last.npz'}") from None
+                net.backward(loss_fn.backward())
+                opt.step()
+                meter.update(backend.to_numpy(loss_fn.probs), y, loss)
+                rate = (b + 1 - start_batch) * args.batch_size / (time.time() - t0)
+                bar.set_postfix(loss=f"{meter.loss():.3f}", top1=f"{100 * meter.error(1):.1f}%",
+                                img_s=f"{rate:.1f}")
+                bar.update()
+                if on_batch is not None:
+                    on_batch(epoch, b, loss)
+                if stop.requested:
+                    bar.close()
+                    save(out / "last.npz", epoch, b + 1)
+                    print(f"saved {out / 'last.npz'}; continue with: python -m numpynet.train "
+                          f"--resume {out}")
+                    raise KeyboardInterrupt
+            bar.close()
+            seconds = time.time() - t0
+            val = evaluate(net, val_loader, loss_fn, not args.no_progress) if val_loader else None
+            row = dict(epoch=epoch + 1, train_loss=meter.loss(), train_top1_err=meter.error(1),
+                       val_loss=val.loss() if val else "", val_top1_err=val.error(1) if val else "",
+                       val_top5_err=val.error(5) if val else "", lr=opt.lr, seconds=seconds,
+                       images_per_s=(len(train_loader) - start_batch) * args.batch_size / seconds)
+            is_best = val is not None and val.error(1) < schedule.best
+            schedule.end_of_epoch(epoch, val.error(1) if val else None)
+            epoch, start_batch = epoch + 1, 0
+            save(out / "last.npz", epoch, 0)
+            if is_best:
+                save(out / "best.npz", epoch, 0)
+            write_epoch(out, row, net)
+    return out
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def write_epoch(out, row, net):
+    """Append the epoch's row to metrics.csv, print it, refresh curves.png and filters.png."""
+    path = out / "metrics.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, METRIC_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    val = (f"val loss {row['val_loss']:.3f}, top-1 err {100 * row['val_top1_err']:.1f}%, "
+           f"top-5 err {100 * row['val_top5_err']:.1f}%" if row["val_loss"] != "" else "no val")
+    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.3f}, top-1 err "
+          f"{100 * row['train_top1_err']:.1f}%; {val}; lr {row['lr']:g}; {row['seconds']:.0f}s "
+          f"({row['images_per_s']:.1f} img/s)", flush=True)
+    viz.save(viz.plot_curves(path, title=str(out)), out / "curves.png")
+    viz.save(viz.plot_filters(backend.to_numpy(net["conv1"].params["W"])), out / "filters.png")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        out = train(args)
+    except (DatasetError, FileNotFoundError, TrainingDiverged, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1 if isinstance(e, TrainingDiverged) else 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"done: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,7 @@
 
 from . import backend, gradcheck
 from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Layer, Linear, LocalResponseNorm,
-                     MaxPool2D, ReLU, Sequential, SoftmaxCrossEntropy)
+                     MaxPool2D, ReLU, Scale, Sequential, SoftmaxCrossEntropy)
 from .optim import SGD
 
 __version__ = "0.1.0"

@@ -30,7 +30,7 @@ from .data import BatchLoader, DatasetError, open_imagenet
 from .data.layout import project_path
 from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter
-from .models import PRESETS, alexnet
+from .models import INITS, PRESETS, alexnet
 from .optim import SGD
 from .schedule import LRSchedule
 
@@ -56,8 +56,9 @@ def parse_args(argv=None):
     d.add_argument("--workers", type=int, help="decoding processes (default: all CPUs)")
     m = p.add_argument_group("model")
     m.add_argument("--preset", choices=PRESETS, default="paper", help="network variant")
-    m.add_argument("--init", choices=("caffe", "paper"), default="caffe",
-                   help="weight init (paper's biases of 1 can stall the start; see models/alexnet.py)")
+    m.add_argument("--init", choices=INITS, default="he",
+                   help="weight init: he starts learning reliably; paper and caffe can stall "
+                        "(see numpynet/models/alexnet.py)")
     m.add_argument("--groups", type=int, choices=(1, 2), default=2,
                    help="2: the paper's two-GPU split of conv2/4/5; 1: one tower")
     m.add_argument("--width", type=float, default=1.0,
@@ -65,7 +66,8 @@ def parse_args(argv=None):
     m.add_argument("--crop", type=int, default=227,
                    help="input crop side (227 = paper; >= 67, below --image-size, for quick runs)")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=90)
+    t.add_argument("--epochs", type=int, help="epochs in all (default 90, the paper's; with "
+                   "--resume: the saved run's)")
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=0.01)
     t.add_argument("--momentum", type=float, default=0.9)
@@ -174,9 +176,12 @@ def train(args, on_batch=None):
     if resume is not None:
         arrays, meta = checkpoint.load(resume / "last.npz")
         saved = meta["args"]
-        for key in ("epochs", "no_progress", "device"):          # may change on resume
-            saved[key] = getattr(args, key)
+        saved.update(no_progress=args.no_progress, device=args.device)   # may change on resume
+        if args.epochs is not None:
+            saved["epochs"] = args.epochs
         args = argparse.Namespace(**{**saved, "resume": str(resume), "out": str(resume)})
+    if args.epochs is None:
+        args.epochs = 90
     out = Path(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
 
@@ -259,7 +264,11 @@ def train(args, on_batch=None):
                     raise KeyboardInterrupt
             bar.close()
             seconds = time.time() - t0
-            val = evaluate(net, val_loader, loss_fn, not args.no_progress) if val_loader else None
+            try:
+                val = evaluate(net, val_loader, loss_fn, not args.no_progress) if val_loader else None
+            except ValueError as e:
+                raise TrainingDiverged(f"validation after epoch {epoch + 1}: {e}\nthe last good "
+                                       f"checkpoint is {out / 'last.npz'}") from None
             row = dict(epoch=epoch + 1, train_loss=meter.loss(), train_top1_err=meter.error(1),
                        val_loss=val.loss() if val else "", val_top1_err=val.error(1) if val else "",
                        val_top5_err=val.error(5) if val else "", lr=opt.lr, seconds=seconds,

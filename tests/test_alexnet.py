@@ -66,6 +66,16 @@ def test_presets():
     assert names.index("bn1") == names.index("conv1") + 1      # conv -> BN -> ReLU
 
 
+def test_default_he_init_is_scaled_to_fan_in_and_pixels():
+    net = alexnet(10)
+    assert net["conv3"].params["W"].std() == pytest.approx((2 / (256 * 9)) ** 0.5, rel=0.01)
+    assert net["conv1"].params["W"].std() == pytest.approx((2 / 363) ** 0.5, rel=0.02)
+    assert net.layers[0].name == "scale" and net.layers[0].c == 1 / 64    # unit-scale input
+    assert alexnet(10, init="paper").layers[0].name == "conv1"
+    assert net["fc8"].params["W"].std() == pytest.approx(0.01, rel=0.02)
+    assert all(np.all(net[n].params["b"] == 0) for n in ("conv1", "conv2", "fc6", "fc8"))
+
+
 def test_same_seed_same_network():
     a, b = alexnet(10, seed=3), alexnet(10, seed=3)
     for (_, _, pa, _), (_, _, pb, _) in zip(a.parameters(), b.parameters()):

@@ -273,6 +273,12 @@ def test_linear_bad_input():
         layer.forward(np.zeros((2, 256, 6, 6), np.float32))
 
 
+def test_scale_gradients_and_value(rng):
+    layer = nn.Scale(0.25)
+    np.testing.assert_array_equal(layer.forward(np.array([4.0, -8.0])), [1.0, -2.0])
+    assert_grads_ok(check_layer(layer, rng.standard_normal((2, 3))))
+
+
 def test_flatten_gradients_and_shape(rng):
     layer = nn.Flatten()
     assert layer.forward(np.zeros((2, 3, 4, 5))).shape == (2, 60)

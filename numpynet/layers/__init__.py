@@ -9,8 +9,9 @@ from .linear import Linear
 from .lrn import LocalResponseNorm
 from .pool import MaxPool2D
 from .relu import ReLU
+from .scale import Scale
 from .sequential import Sequential
 from .softmax import SoftmaxCrossEntropy
 
 __all__ = ["Layer", "BatchNorm2D", "Conv2D", "Dropout", "Flatten", "Linear",
-           "LocalResponseNorm", "MaxPool2D", "ReLU", "Sequential", "SoftmaxCrossEntropy"]
+           "LocalResponseNorm", "MaxPool2D", "ReLU", "Scale", "Sequential", "SoftmaxCrossEntropy"]

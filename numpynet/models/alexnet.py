@@ -23,32 +23,40 @@ one-GPU variant everybody else runs, gives 62,378,344 (the often quoted "62.3 mi
 
 Presets: the network's shape (the layer table above) with these differences
 
-    preset      normalisation after conv1, conv2                 init (default)
-    paper       LRN size 5, alpha 1e-4, beta 0.75, k 2           "caffe" (see below)
-                (alpha multiplies the plain sum, as in the text)
-    caffe       LRN size 5, alpha 1e-4 / 5, beta 0.75, k 1       "caffe"
-                (BVLC reference: Caffe divides alpha by size)
-    batchnorm   BatchNorm after each of the 5 convolutions        "caffe"
-                (before its ReLU) and no LRN
+    preset      normalisation after conv1, conv2
+    paper       LRN size 5, alpha 1e-4, beta 0.75, k 2 (alpha multiplies the plain sum, as in
+                the text)
+    caffe       LRN size 5, alpha 1e-4 / 5, beta 0.75, k 1 (BVLC reference: Caffe divides alpha
+                by size, so its alpha = 1e-4 is 2e-5 here) -- use with init="caffe"
+    batchnorm   BatchNorm after each of the 5 convolutions (before its ReLU), no LRN
 
-Initialisations (`init=`):
+Initialisations (`init=`), independent of the preset:
     paper   W ~ N(0, 0.01) everywhere; biases 1 in conv2, conv4, conv5, fc6, fc7; 0 elsewhere.
-            Exactly the text. Known to leave the loss flat for a long time at the start: the
-            signal shrinks by ~100x through the eight layers, and the +1 biases push fc8's input
-            to a large constant, so the first thousands of steps barely move.
+            Exactly the text. Known to leave the loss flat for a long time at the start: 0.01 is
+            not scaled to a layer's fan-in, so the signal shrinks layer by layer (by ~100x at
+            fc6) and fc8 sees almost only the constant +1 biases.
     caffe   W ~ N(0, 0.01), but N(0, 0.005) for fc6 and fc7; biases 0.1 where the paper has 1,
-            0 elsewhere. What the BVLC Caffe replication switched to because it starts learning
-            reliably; the default for every preset.
+            0 elsewhere: what the BVLC Caffe replication switched to. It starts on full ImageNet
+            after a few thousand steps, but at smaller widths or on a CPU-sized run the loss can
+            stay at log(classes) for hundreds of steps (seen with width 0.25 on the demo set).
+    he      (default) W ~ N(0, 2 / fan_in) (He et al. 2015), which keeps the activations' scale
+            through every ReLU layer, except fc8 (std 0.01, so the first predictions are near
+            uniform and the first loss is log(classes)); biases 0. Such an init assumes
+            unit-scale input, while the paper feeds 0-255 pixels minus the mean image (std about
+            64): with it, conv1's gradient is ~64x larger and its weights ~64x smaller than the
+            other layers', and lr 0.01 blows up. So this init puts a fixed Scale(1/64) layer in
+            front of conv1. It starts learning from the first steps at every width, which is why
+            it is the default; the paper and caffe inits keep the raw input.
 """
 
 import numpy as np
 
 from ..layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Linear, LocalResponseNorm,
-                      MaxPool2D, ReLU, Sequential)
+                      MaxPool2D, ReLU, Scale, Sequential)
 
 INPUT_SHAPE = (3, 227, 227)
 PRESETS = ("paper", "caffe", "batchnorm")
-INITS = ("paper", "caffe", "he")
+INITS = ("he", "caffe", "paper")
 
 # (name, out_channels, kernel, stride, padding, split over the two GPUs?)
 CONV_TABLE = [("conv1", 96, 11, 4, 0, False),
@@ -61,7 +69,7 @@ POOL_AFTER = ("conv1", "conv2", "conv5")
 NORM_AFTER = ("conv1", "conv2")
 BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")          # the paper's "biases = 1" layers
 PIXEL_STD = 64.0    # std of the network's input: 0-255 pixels minus the mean image
-HE_OVERRIDES = {"conv1": (2 / (3 * 11 * 11)) ** 0.5 / PIXEL_STD, "fc8": 0.01}
+HE_OVERRIDES = {"fc8": 0.01}
 
 
 def _normalisation(preset, conv_name, channels):
@@ -75,7 +83,7 @@ def _normalisation(preset, conv_name, channels):
     return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0, name=f"norm{conv_name[-1]}")
 
 
-def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dropout=0.5,
+def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropout=0.5,
             width=1.0, input_size=227):
     """The paper's network as a Sequential (input (N, 3, 227, 227), output (N, num_classes)).
 
@@ -104,6 +112,8 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dr
 
     rng = np.random.default_rng(seed)
     layers, in_channels = [], 3
+    if init == "he":
+        layers.append(Scale(1 / PIXEL_STD, name="scale"))
     for name, out, k, s, p, split in CONV_TABLE:
         i, out = name[-1], scaled(out)
         layers.append(Conv2D(in_channels, out, k, stride=s, padding=p,
@@ -135,8 +145,8 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="caffe", dr
 
 
 def init_values(layer_name, scheme):
-    """{'weight_std': ..., 'bias': ...} of a conv or fc layer under the paper's or Caffe's init
-    ('he': weight_std None = the layers' own sqrt(2 / fan_in), biases 0)."""
+    """{'weight_std': ..., 'bias': ...} of a conv or fc layer under an init scheme (see above;
+    weight_std None means the layer's own He default, sqrt(2 / fan_in))."""
     if scheme == "he":
         return {"weight_std": HE_OVERRIDES.get(layer_name), "bias": 0.0}
     std = 0.005 if scheme == "caffe" and layer_name in ("fc6", "fc7") else 0.01

@@ -1,0 +1,191 @@
+"""The training pipeline end to end on generated data: CLI runs, checkpoints, exact resume,
+divergence, evaluation and prediction, and an overfitting smoke test of the whole chain.
+
+Runs use the real AlexNet layer table at a small width on small crops (--width, --crop) so that
+they take seconds.
+"""
+
+import csv
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from numpynet import checkpoint, evaluate, predict, train
+from numpynet.data import centre_batch, open_imagenet
+from numpynet.data.demo import generate_demo_dataset
+from numpynet.layers import SoftmaxCrossEntropy
+from numpynet.metrics import ErrorMeter, topk_correct, topk_error
+from numpynet.models import alexnet
+from numpynet.optim import SGD
+from numpynet.schedule import LRSchedule
+
+QUICK = ["--width", "0.125", "--crop", "67", "--image-size", "80", "--batch-size", "8",
+         "--no-progress", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    return generate_demo_dataset(root / "imagenet", num_classes=4, train_per_class=8,
+                                 val_per_class=3, image_size=64, seed=1, progress=False,
+                                 workers=1)
+
+
+def run_args(dataset, tmp_path, *extra):
+    return ["--data", str(dataset), "--cache", str(tmp_path / "cache"), *QUICK, *extra]
+
+
+def losses_of(args, interrupt_at=None):
+    """Train with `args`, recording every step's loss; optionally Ctrl-C at step `interrupt_at`."""
+    losses = []
+
+    def on_batch(epoch, b, loss):
+        losses.append(loss)
+        if interrupt_at is not None and len(losses) == interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)       # handled: finish the step, save, stop
+
+    try:
+        train.train(train.parse_args(args), on_batch=on_batch)
+    except KeyboardInterrupt:
+        pass
+    return losses
+
+
+def test_cli_run_writes_metrics_checkpoints_and_plots(dataset, tmp_path):
+    out = tmp_path / "run"
+    assert train.main(run_args(dataset, tmp_path, "--epochs", "2", "--out", str(out))) == 0
+    for name in ("config.json", "metrics.csv", "curves.png", "filters.png", "last.npz",
+                 "best.npz"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(0 <= float(r["val_top1_err"]) <= 1 for r in rows)
+    assert float(rows[0]["val_top5_err"]) == 0.0          # 4 classes: top-5 always right
+
+
+def test_checkpoint_round_trip(dataset, tmp_path):
+    out = tmp_path / "run"
+    train.main(run_args(dataset, tmp_path, "--epochs", "1", "--out", str(out)))
+    net, meta, mean = checkpoint.model_from_checkpoint(out / "last.npz")
+    arrays, _ = checkpoint.load(out / "last.npz")
+    for key, value in net.state_dict().items():
+        np.testing.assert_array_equal(value, arrays[f"param/{key}"])
+    assert meta["state"]["epoch"] == 1 and meta["state"]["next_batch"] == 0
+    assert len(meta["wnids"]) == 4 and mean.shape == (80, 80, 3)
+    assert set(checkpoint.velocity(arrays)) == {f"{l.name}.{p}" for l, p, _, _ in net.parameters()}
+
+
+def test_resume_after_an_interrupt_gives_the_same_losses(dataset, tmp_path):
+    """Ctrl-C mid-epoch, --resume, and every later step's loss is exactly as without the stop."""
+    full = losses_of(run_args(dataset, tmp_path, "--epochs", "2", "--out", str(tmp_path / "a")))
+    assert len(full) == 8                                 # 2 epochs x 4 batches
+    out_b = tmp_path / "b"
+    first = losses_of(run_args(dataset, tmp_path, "--epochs", "2", "--out", str(out_b)),
+                      interrupt_at=6)
+    assert len(first) == 6
+    rest = losses_of(["--resume", str(out_b), "--no-progress"])
+    assert first + rest == full
+    a, _ = checkpoint.load(tmp_path / "a" / "last.npz")
+    b, _ = checkpoint.load(out_b / "last.npz")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    rows_a = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    rows_b = list(csv.DictReader(open(out_b / "metrics.csv")))
+    for ra, rb in zip(rows_a, rows_b):
+        assert ra["train_loss"] == rb["train_loss"] and ra["val_top1_err"] == rb["val_top1_err"]
+
+
+def test_same_seed_same_run(dataset, tmp_path):
+    args = run_args(dataset, tmp_path, "--epochs", "1")
+    assert losses_of(args + ["--out", str(tmp_path / "a")]) == \
+        losses_of(args + ["--out", str(tmp_path / "b")])
+    assert losses_of(args + ["--out", str(tmp_path / "c"), "--seed", "1"]) != \
+        losses_of(args + ["--out", str(tmp_path / "d")])
+
+
+def test_divergence_stops_with_a_clear_message(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = train.main(run_args(dataset, tmp_path, "--epochs", "1", "--lr", "1e12",
+                               "--out", str(out)))
+    err = capsys.readouterr().err
+    assert code == 1 and "diverged" in err and "last good checkpoint" in err
+    assert not (out / "best.npz").exists()
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
+    code = train.main(["--data", str(tmp_path / "nowhere"), *QUICK])
+    err = capsys.readouterr().err
+    assert code == 2 and "train/<wnid>" in err and "Traceback" not in err
+
+
+def test_demo_dataset_is_used_when_no_imagenet_is_found(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("NUMPYNET_DATA", raising=False)
+    monkeypatch.setattr(train, "DEFAULT_DATA", str(tmp_path / "imagenet"))
+    monkeypatch.setattr(train, "DEMO_DATA", str(tmp_path / "demo"))
+    args = train.parse_args(["--subset", "3", "--per-class", "8", "--val-per-class", "2",
+                             "--epochs", "1", "--out", str(tmp_path / "run"),
+                             "--cache", str(tmp_path / "cache"), *QUICK])
+    train.train(args)
+    out = capsys.readouterr().out
+    assert "GENERATED DEMO DATASET" in out and "--data" in out
+    assert (tmp_path / "demo" / "train").is_dir()
+
+
+def test_evaluate_and_predict_clis(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    train.main(run_args(dataset, tmp_path, "--epochs", "1", "--out", str(out)))
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(out / "best.npz"), "--ten-crop",
+                          "--no-progress"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "12 validation images, 10-crop: top-1 error" in line and "top-5 error 0.00%" in line
+    image = next((dataset / "train").glob("*/*.JPEG"))
+    assert predict.main([str(image), "--checkpoint", str(out)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == str(image) and len(shown) == 5       # path + 4 classes (only 4 exist)
+    total = sum(float(l.split("%")[0]) for l in shown[1:])
+    assert total == pytest.approx(100, abs=0.05)
+    assert predict.main([str(tmp_path / "missing.jpg"), "--checkpoint", str(out)]) == 1
+
+
+def test_overfits_a_hundred_images(tmp_path):
+    """The whole forward/backward/update chain works: 100 images, learned by heart."""
+    root = generate_demo_dataset(tmp_path / "d", num_classes=10, train_per_class=10,
+                                 val_per_class=1, image_size=64, progress=False, workers=1)
+    data = open_imagenet(root, size=80, cache_root=tmp_path / "cache", progress=False, workers=1)
+    x = centre_batch(np.asarray(data.train.images), data.mean, 67)     # (100, 3, 67, 67)
+    y = data.train.labels
+    net = alexnet(10, width=0.25, input_size=67, dropout=0.0, seed=0)
+    opt, loss_fn = SGD(net, lr=0.03, momentum=0.9, weight_decay=0), SoftmaxCrossEntropy()
+    first = loss_fn.forward(net.forward(x), y)
+    for step in range(150):
+        loss = loss_fn.forward(net.forward(x), y)
+        if loss < 0.02:
+            break
+        net.backward(loss_fn.backward())
+        opt.step()
+    assert first == pytest.approx(np.log(10), abs=0.1)
+    assert loss < 0.02, f"still at loss {loss:.3f} after {step} steps"
+    assert topk_error(loss_fn.probs, y, 1) == 0
+
+
+def test_topk_hand_example():
+    scores = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
+    labels = np.array([2, 0, 0])
+    np.testing.assert_array_equal(topk_correct(scores, labels, 1), [False, True, False])
+    np.testing.assert_array_equal(topk_correct(scores, labels, 2), [True, True, False])
+    assert topk_error(scores, labels, 3) == 0
+    meter = ErrorMeter(ks=(1, 2))
+    meter.update(scores[:2], labels[:2], loss=1.0)
+    meter.update(scores[2:], labels[2:], loss=4.0)
+    assert meter.error(1) == pytest.approx(2 / 3) and meter.loss() == pytest.approx(2.0)
+
+
+def test_lr_schedules():
+    plateau = LRSchedule(0.01, "plateau", patience=2)
+    lrs = [plateau.end_of_epoch(e, err) for e, err in enumerate([0.9, 0.8, 0.8, 0.85, 0.7])]
+    assert lrs == pytest.approx([0.01, 0.01, 0.01, 0.001, 0.001])
+    step = LRSchedule(0.01, "step", steps=(2, 4))
+    assert [step.end_of_epoch(e) for e in range(4)] == pytest.approx([0.01, 0.001, 0.001, 1e-4])

@@ -63,6 +63,7 @@ def use(device):
         raise ValueError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
     if device == "gpu":
         load_cupy()
+        gpu_kernels().check_available()
     _DEVICE = device
 
 

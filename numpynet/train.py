@@ -211,12 +211,13 @@ def train(args, on_batch=None):
                                 if v is not None and v is not False))
 
     train_loader = BatchLoader(data.train, args.batch_size, train=True, seed=args.seed,
-                               crop=args.crop, pca_std=0 if args.no_pca else 0.1)
+                               crop=args.crop, pca_std=0 if args.no_pca else 0.1,
+                               device=args.device)
     if len(train_loader) == 0:
         raise DatasetError(f"{len(data.train.labels)} training images are fewer than one batch "
                            f"of {args.batch_size}: lower --batch-size")
     val_loader = (BatchLoader(data.val, args.batch_size, train=False, mean=data.mean,
-                              crop=args.crop)
+                              crop=args.crop, device=args.device)
                   if data.val is not None else None)
     loss_fn = SoftmaxCrossEntropy()
 

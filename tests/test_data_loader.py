@@ -151,3 +151,20 @@ def test_loader_over_a_real_cache(tmp_path):
     assert x.shape == (4, 3, C, C) and set(y.tolist()) <= {0, 1, 2}
     val = BatchLoader(data.val, batch_size=4, train=False, crop=C, mean=data.mean)
     assert np.array_equal(np.concatenate([y for _, y in val]), data.val.labels)
+
+
+def test_gpu_loader_without_cupy_is_a_one_line_error(tmp_path):
+    import numpynet.backend as backend
+    try:
+        backend.load_cupy()
+        pytest.skip("CuPy and a GPU are present")
+    except RuntimeError:
+        pass
+    split = type("Split", (), {"images": np.zeros((4, 8, 8, 3), np.uint8),
+                               "labels": np.zeros(4, np.int64)})()
+    with pytest.raises(RuntimeError, match="CuPy"):
+        BatchLoader(split, 2, train=False, crop=6, mean=np.zeros((8, 8, 3), np.float32),
+                    device="gpu")
+    with pytest.raises(ValueError, match="device"):
+        BatchLoader(split, 2, train=False, crop=6, mean=np.zeros((8, 8, 3), np.float32),
+                    device="tpu")

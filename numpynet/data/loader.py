@@ -24,7 +24,8 @@ import threading
 
 import numpy as np
 
-from .augment import CROP, PCA_STD, centre_batch, ten_crop_batch, train_batch
+from .. import backend
+from .augment import CROP, PCA_STD
 
 SHUFFLE_STREAM = 0      # purposes, so that different uses never share random numbers
 AUGMENT_STREAM = 1      # (subset.py uses 2 and 3 for choosing images per class)
@@ -37,6 +38,7 @@ class BatchLoader:
     train=True   shuffled each epoch, random crop + flip + PCA colour, ``drop_last`` by default
     train=False  in cache order, centre crop (``ten_crop=True``: x is (10, B, 3, crop, crop))
     x is float32 NCHW on the 0-255 scale minus the training mean image; y is int64.
+    device="gpu": x is a CuPy array, assembled on the GPU from uint8 crops (numpynet.gpu.augment).
 
     ``mean`` (S, S, 3), ``eigvals`` (3,), ``eigvecs`` (3, 3) default to the split's own (a train
     cache has them); an evaluation loader over the val split needs ``mean=data.mean``.
@@ -44,7 +46,7 @@ class BatchLoader:
 
     def __init__(self, split, batch_size=128, train=True, crop=CROP, seed=0, mean=None,
                  eigvals=None, eigvecs=None, pca_std=PCA_STD, ten_crop=False, drop_last=None,
-                 prefetch=True):
+                 prefetch=True, device="cpu"):
         self.images, self.labels = split.images, split.labels
         self.mean = mean if mean is not None else getattr(split, "mean", None)
         self.eigvals = eigvals if eigvals is not None else getattr(split, "eigvals", None)
@@ -60,6 +62,9 @@ class BatchLoader:
         self.batch_size, self.train, self.crop, self.seed = batch_size, train, crop, seed
         self.pca_std, self.ten_crop, self.prefetch = pca_std, ten_crop, prefetch
         self.drop_last = train if drop_last is None else drop_last
+        self.augment = _augmentations(device)
+        if device == "gpu":                 # upload once; crops then travel as uint8
+            self.mean = backend.to_device(self.mean, "gpu")
         self._order = (None, None)          # (epoch, permutation) of the last epoch asked for
 
     def __len__(self):
@@ -87,12 +92,12 @@ class BatchLoader:
         labels = np.asarray(self.labels[idx], dtype=np.int64)      # (B,)
         if self.train:
             rng = np.random.default_rng([self.seed, AUGMENT_STREAM, epoch, b])
-            x = train_batch(images, self.mean, self.eigvals, self.eigvecs, rng, self.crop,
-                            self.pca_std)
+            x = self.augment.train_batch(images, self.mean, self.eigvals, self.eigvecs, rng,
+                                         self.crop, self.pca_std)
         elif self.ten_crop:
-            x = ten_crop_batch(images, self.mean, self.crop)       # (10, B, 3, crop, crop)
+            x = self.augment.ten_crop_batch(images, self.mean, self.crop)  # (10, B, 3, c, c)
         else:
-            x = centre_batch(images, self.mean, self.crop)         # (B, 3, crop, crop)
+            x = self.augment.centre_batch(images, self.mean, self.crop)    # (B, 3, c, c)
         return x, labels
 
     def epoch(self, epoch=0, start_batch=0):
@@ -105,6 +110,19 @@ class BatchLoader:
     def __iter__(self):
         """Epoch 0 (for evaluation and quick looks; training loops call ``epoch(e)``)."""
         return self.epoch(0)
+
+
+def _augmentations(device):
+    """The module whose train_batch / centre_batch / ten_crop_batch make the batches: the NumPy
+    ones, or (device="gpu") numpynet.gpu.augment's, which upload uint8 crops and do the float
+    work on the GPU, with the same random draws."""
+    if device == "cpu":
+        from . import augment
+        return augment
+    if device == "gpu":
+        from ..gpu import augment
+        return augment
+    raise ValueError(f"BatchLoader: device must be 'cpu' or 'gpu', got {device!r}")
 
 
 _DONE = object()

@@ -172,116 +172,149 @@ def train(args, on_batch=None):
     """
     if args.device == "gpu":
         backend.use("gpu")
-    resume = Path(args.resume) if args.resume else None
+    args, resume = resolve_args(args)
+    run = Run(args)
     if resume is not None:
-        arrays, meta = checkpoint.load(resume / "last.npz")
-        saved = meta["args"]
-        saved.update(no_progress=args.no_progress, device=args.device)   # may change on resume
-        if args.epochs is not None:
-            saved["epochs"] = args.epochs
-        args = argparse.Namespace(**{**saved, "resume": str(resume), "out": str(resume)})
-    if args.epochs is None:
-        args.epochs = 90
-    out = Path(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    out.mkdir(parents=True, exist_ok=True)
-
-    data = open_data(args)
-    print(data.summary())
-    net = alexnet(data.num_classes, groups=args.groups, seed=args.seed, preset=args.preset,
-                  init=args.init, width=args.width, input_size=args.crop)
-    if args.crop >= args.image_size:
-        raise DatasetError(f"--crop {args.crop} must be smaller than --image-size "
-                           f"{args.image_size} (the random crops need room to move)")
-    opt = SGD(net, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    schedule = LRSchedule(args.lr, args.lr_schedule, patience=args.lr_patience,
-                          steps=[int(s) for s in str(args.lr_steps).split(",") if s.strip()])
-    meter, epoch, start_batch = ErrorMeter(), 0, 0
-    if resume is not None:
-        checkpoint.restore_model(net, arrays, meta)
-        opt.velocity = checkpoint.velocity(arrays)
-        state = meta["state"]
-        epoch, start_batch = state["epoch"], state["next_batch"]
-        schedule.load_state(state["schedule"])
-        meter.load_state(state["meter"])
-        print(f"resuming {out} at epoch {epoch + 1}, batch {start_batch}")
-    net.to(args.device)
-    opt.velocity = {k: backend.to_device(v, args.device) for k, v in opt.velocity.items()}
-    (out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
-    print("config  " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                                if v is not None and v is not False))
-
-    train_loader = BatchLoader(data.train, args.batch_size, train=True, seed=args.seed,
-                               crop=args.crop, pca_std=0 if args.no_pca else 0.1,
-                               device=args.device)
-    if len(train_loader) == 0:
-        raise DatasetError(f"{len(data.train.labels)} training images are fewer than one batch "
-                           f"of {args.batch_size}: lower --batch-size")
-    val_loader = (BatchLoader(data.val, args.batch_size, train=False, mean=data.mean,
-                              crop=args.crop, device=args.device)
-                  if data.val is not None else None)
-    loss_fn = SoftmaxCrossEntropy()
-
-    def save(path, epoch, next_batch):
-        state = dict(epoch=epoch, next_batch=next_batch, schedule=schedule.state(),
-                     meter=meter.state())
-        model = dict(num_classes=data.num_classes, groups=args.groups, seed=args.seed,
-                     preset=args.preset, init=args.init, width=args.width,
-                     input_size=args.crop)
-        checkpoint.save(path, net, dict(args=vars(args), model=model, state=state,
-                                        wnids=data.wnids, names=data.names, crop=args.crop),
-                        optimizer=opt, mean=data.mean)
-
-    from tqdm import tqdm
+        run.restore(resume)
     with StopRequest() as stop:
-        while epoch < args.epochs:
-            opt.lr = schedule.lr
-            if start_batch == 0:
-                meter.reset()
-            t0 = time.time()
-            bar = tqdm(total=len(train_loader), initial=start_batch, disable=args.no_progress,
-                       desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch", dynamic_ncols=True)
-            for b, (x, y) in enumerate(train_loader.epoch(epoch, start_batch), start=start_batch):
+        while run.epoch < args.epochs:
+            seconds = run.train_epoch(stop, on_batch)
+            run.finish_epoch(seconds)
+    return run.out
+
+
+def resolve_args(args):
+    """With --resume, the saved run's settings (but --epochs, --device, --no-progress as given).
+    Returns (args, checkpoint path or None)."""
+    if not args.resume:
+        if args.epochs is None:
+            args.epochs = 90
+        return args, None
+    path = Path(args.resume) / "last.npz"
+    _, meta = checkpoint.load(path)
+    saved = dict(meta["args"], no_progress=args.no_progress, device=args.device)
+    if args.epochs is not None:
+        saved["epochs"] = args.epochs
+    return argparse.Namespace(**{**saved, "resume": args.resume, "out": args.resume}), path
+
+
+class Run:
+    """Everything one training run holds: data, network, optimiser, schedule, progress."""
+
+    def __init__(self, args):
+        self.args = args
+        self.out = Path(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+        self.out.mkdir(parents=True, exist_ok=True)
+        if args.crop >= args.image_size:
+            raise DatasetError(f"--crop {args.crop} must be smaller than --image-size "
+                               f"{args.image_size} (the random crops need room to move)")
+        self.data = data = open_data(args)
+        print(data.summary())
+        self.model = dict(num_classes=data.num_classes, groups=args.groups, seed=args.seed,
+                          preset=args.preset, init=args.init, width=args.width,
+                          input_size=args.crop)
+        self.net = alexnet(**self.model)
+        self.opt = SGD(self.net, lr=args.lr, momentum=args.momentum,
+                       weight_decay=args.weight_decay)
+        self.schedule = LRSchedule(args.lr, args.lr_schedule, patience=args.lr_patience,
+                                   steps=[int(s) for s in str(args.lr_steps).split(",")
+                                          if s.strip()])
+        self.meter, self.epoch, self.start_batch = ErrorMeter(), 0, 0
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.train_loader = BatchLoader(data.train, args.batch_size, train=True, seed=args.seed,
+                                        crop=args.crop, pca_std=0 if args.no_pca else 0.1,
+                                        device=args.device)
+        if len(self.train_loader) == 0:
+            raise DatasetError(f"{len(data.train.labels)} training images are fewer than one "
+                               f"batch of {args.batch_size}: lower --batch-size")
+        self.val_loader = (BatchLoader(data.val, args.batch_size, train=False, mean=data.mean,
+                                       crop=args.crop, device=args.device)
+                           if data.val is not None else None)
+        self.net.to(args.device)
+        (self.out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
+        print("config  " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+                                    if v is not None and v is not False))
+
+    def restore(self, path):
+        """Continue from a checkpoint: weights, velocity, schedule, position, running metrics."""
+        arrays, meta = checkpoint.load(path)
+        checkpoint.restore_model(self.net, arrays, meta)
+        self.net.to(self.args.device)
+        self.opt.velocity = {k: backend.to_device(v, self.args.device)
+                             for k, v in checkpoint.velocity(arrays).items()}
+        state = meta["state"]
+        self.epoch, self.start_batch = state["epoch"], state["next_batch"]
+        self.schedule.load_state(state["schedule"])
+        self.meter.load_state(state["meter"])
+        print(f"resuming {self.out} at epoch {self.epoch + 1}, batch {self.start_batch}")
+
+    def save(self, name, next_batch=0):
+        """Checkpoint `name` (last.npz / best.npz) at (self.epoch, next_batch)."""
+        state = dict(epoch=self.epoch, next_batch=next_batch, schedule=self.schedule.state(),
+                     meter=self.meter.state())
+        meta = dict(args=vars(self.args), model=self.model, state=state, wnids=self.data.wnids,
+                    names=self.data.names, crop=self.args.crop)
+        checkpoint.save(self.out / name, self.net, meta, optimizer=self.opt, mean=self.data.mean)
+
+    def diverged(self, where, error):
+        return TrainingDiverged(f"{where}: {error}\nthe last good checkpoint is "
+                                f"{self.out / 'last.npz'}")
+
+    def train_epoch(self, stop, on_batch=None):
+        """One epoch of SGD steps (from self.start_batch); returns its duration in seconds."""
+        from tqdm import tqdm
+        args, net, loss_fn, meter = self.args, self.net, self.loss_fn, self.meter
+        self.opt.lr = self.schedule.lr
+        if self.start_batch == 0:
+            meter.reset()
+        t0, first = time.time(), self.start_batch
+        bar = tqdm(total=len(self.train_loader), initial=first, disable=args.no_progress,
+                   desc=f"epoch {self.epoch + 1}/{args.epochs}", unit="batch", dynamic_ncols=True)
+        with bar:
+            for b, (x, y) in enumerate(self.train_loader.epoch(self.epoch, first), start=first):
                 logits = net.forward(backend.to_device(x), train=True)
                 try:
                     loss = loss_fn.forward(logits, backend.to_device(y))
                 except ValueError as e:
-                    bar.close()
-                    raise TrainingDiverged(f"epoch {epoch + 1}, batch {b}: {e}\nthe last good "
-                                           f"checkpoint is {out / 'last.npz'}") from None
+                    raise self.diverged(f"epoch {self.epoch + 1}, batch {b}", e) from None
                 net.backward(loss_fn.backward())
-                opt.step()
+                self.opt.step()
                 meter.update(backend.to_numpy(loss_fn.probs), y, loss)
-                rate = (b + 1 - start_batch) * args.batch_size / (time.time() - t0)
+                rate = (b + 1 - first) * args.batch_size / (time.time() - t0)
                 bar.set_postfix(loss=f"{meter.loss():.3f}", top1=f"{100 * meter.error(1):.1f}%",
                                 img_s=f"{rate:.1f}")
                 bar.update()
                 if on_batch is not None:
-                    on_batch(epoch, b, loss)
+                    on_batch(self.epoch, b, loss)
                 if stop.requested:
                     bar.close()
-                    save(out / "last.npz", epoch, b + 1)
-                    print(f"saved {out / 'last.npz'}; continue with: python -m numpynet.train "
-                          f"--resume {out}")
+                    self.save("last.npz", next_batch=b + 1)
+                    print(f"saved {self.out / 'last.npz'}; continue with: "
+                          f"python -m numpynet.train --resume {self.out}")
                     raise KeyboardInterrupt
-            bar.close()
-            seconds = time.time() - t0
-            try:
-                val = evaluate(net, val_loader, loss_fn, not args.no_progress) if val_loader else None
-            except ValueError as e:
-                raise TrainingDiverged(f"validation after epoch {epoch + 1}: {e}\nthe last good "
-                                       f"checkpoint is {out / 'last.npz'}") from None
-            row = dict(epoch=epoch + 1, train_loss=meter.loss(), train_top1_err=meter.error(1),
-                       val_loss=val.loss() if val else "", val_top1_err=val.error(1) if val else "",
-                       val_top5_err=val.error(5) if val else "", lr=opt.lr, seconds=seconds,
-                       images_per_s=(len(train_loader) - start_batch) * args.batch_size / seconds)
-            is_best = val is not None and val.error(1) < schedule.best
-            schedule.end_of_epoch(epoch, val.error(1) if val else None)
-            epoch, start_batch = epoch + 1, 0
-            save(out / "last.npz", epoch, 0)
-            if is_best:
-                save(out / "best.npz", epoch, 0)
-            write_epoch(out, row, net)
-    return out
+        return time.time() - t0
+
+    def finish_epoch(self, seconds):
+        """Validate, step the lr schedule, write checkpoints, metrics and plots."""
+        args = self.args
+        try:
+            val = (evaluate(self.net, self.val_loader, self.loss_fn, not args.no_progress)
+                   if self.val_loader else None)
+        except ValueError as e:
+            raise self.diverged(f"validation after epoch {self.epoch + 1}", e) from None
+        steps = len(self.train_loader) - self.start_batch
+        row = dict(epoch=self.epoch + 1, train_loss=self.meter.loss(),
+                   train_top1_err=self.meter.error(1), val_loss=val.loss() if val else "",
+                   val_top1_err=val.error(1) if val else "",
+                   val_top5_err=val.error(5) if val else "", lr=self.opt.lr, seconds=seconds,
+                   images_per_s=steps * args.batch_size / seconds)
+        is_best = val is not None and val.error(1) < self.schedule.best
+        self.schedule.end_of_epoch(self.epoch, val.error(1) if val else None)
+        self.epoch, self.start_batch = self.epoch + 1, 0
+        self.save("last.npz")
+        if is_best:
+            self.save("best.npz")
+        write_epoch(self.out, row, self.net)
 
 
 class TrainingDiverged(RuntimeError):

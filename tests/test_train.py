@@ -105,6 +105,7 @@ def test_same_seed_same_run(dataset, tmp_path):
         losses_of(args + ["--out", str(tmp_path / "d")])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_stops_with_a_clear_message(dataset, tmp_path, capsys):
     out = tmp_path / "run"
     code = train.main(run_args(dataset, tmp_path, "--epochs", "1", "--lr", "1e12",

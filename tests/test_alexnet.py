@@ -72,7 +72,8 @@ def test_default_he_init_is_scaled_to_fan_in_and_pixels():
     assert net["conv1"].params["W"].std() == pytest.approx((2 / 363) ** 0.5, rel=0.02)
     assert net.layers[0].name == "scale" and net.layers[0].c == 1 / 64    # unit-scale input
     assert alexnet(10, init="paper").layers[0].name == "conv1"
-    assert net["fc8"].params["W"].std() == pytest.approx(0.01, rel=0.02)
+    for name in ("fc6", "fc7", "fc8"):
+        assert net[name].params["W"].std() == pytest.approx(0.01, rel=0.02)
     assert all(np.all(net[n].params["b"] == 0) for n in ("conv1", "conv2", "fc6", "fc8"))
 
 

@@ -39,14 +39,17 @@ Initialisations (`init=`), independent of the preset:
             0 elsewhere: what the BVLC Caffe replication switched to. It starts on full ImageNet
             after a few thousand steps, but at smaller widths or on a CPU-sized run the loss can
             stay at log(classes) for hundreds of steps (seen with width 0.25 on the demo set).
-    he      (default) W ~ N(0, 2 / fan_in) (He et al. 2015), which keeps the activations' scale
-            through every ReLU layer, except fc8 (std 0.01, so the first predictions are near
-            uniform and the first loss is log(classes)); biases 0. Such an init assumes
-            unit-scale input, while the paper feeds 0-255 pixels minus the mean image (std about
-            64): with it, conv1's gradient is ~64x larger and its weights ~64x smaller than the
-            other layers', and lr 0.01 blows up. So this init puts a fixed Scale(1/64) layer in
-            front of conv1. It starts learning from the first steps at every width, which is why
-            it is the default; the paper and caffe inits keep the raw input.
+    he      (default) convolutions W ~ N(0, 2 / fan_in) (He et al. 2015), which keeps the
+            activations' scale through every conv + ReLU; the fully-connected layers keep the
+            paper's N(0, 0.01); biases 0. He's rule assumes unit-scale input, while the paper
+            feeds 0-255 pixels minus the mean image (std about 64), so this init puts a fixed
+            Scale(1/64) layer in front of conv1. Why not He for fc6-fc8 too: one SGD step moves
+            fc8's logits by about lr * |h7|^2, h7 being fc7's 4096-wide output; under He that is
+            ~8000 * lr, and at lr 0.01 the first steps overshoot (loss 2.3 -> 4.5) and the ReLUs
+            die (back to chance for good). With 0.01, |h7|^2 is ~100 and steps are stable, while
+            the convolutions still get gradients of useful size (unlike the paper's and Caffe's
+            inits, where they shrink ~100x on the way down). The default because it starts
+            learning at once.
 """
 
 import numpy as np
@@ -69,7 +72,7 @@ POOL_AFTER = ("conv1", "conv2", "conv5")
 NORM_AFTER = ("conv1", "conv2")
 BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")          # the paper's "biases = 1" layers
 PIXEL_STD = 64.0    # std of the network's input: 0-255 pixels minus the mean image
-HE_OVERRIDES = {"fc8": 0.01}
+HE_OVERRIDES = {"fc6": 0.01, "fc7": 0.01, "fc8": 0.01}    # the paper's std for the fc layers
 
 
 def _normalisation(preset, conv_name, channels):

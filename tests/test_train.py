@@ -195,3 +195,24 @@ def test_lr_schedules():
     assert lrs == pytest.approx([0.01, 0.01, 0.01, 0.001, 0.001])
     step = LRSchedule(0.01, "step", steps=(2, 4))
     assert [step.end_of_epoch(e) for e in range(4)] == pytest.approx([0.01, 0.001, 0.001, 1e-4])
+
+
+@pytest.mark.parametrize("extra", [["--preset", "batchnorm"], ["--preset", "caffe", "--init",
+                                                                 "caffe", "--groups", "1"]])
+def test_presets_train_and_reload(dataset, tmp_path, extra):
+    """Other variants run through the CLI; a checkpoint restores them exactly (BatchNorm's
+    running statistics included)."""
+    out = tmp_path / "run"
+    assert train.main(run_args(dataset, tmp_path, "--epochs", "1", "--out", str(out),
+                               *extra)) == 0
+    net, meta, mean = checkpoint.model_from_checkpoint(out / "last.npz")
+    arrays, _ = checkpoint.load(out / "last.npz")
+    if "batchnorm" in extra:
+        stats = arrays["param/bn1.running_mean"]
+        assert np.any(stats != 0)                              # learned during the epoch
+        np.testing.assert_array_equal(net["bn1"].buffers["running_mean"], stats)
+    x = centre_batch(np.asarray(open_imagenet(dataset, size=80, cache_root=tmp_path / "cache",
+                                              progress=False).val.images[:2]), mean, 67)
+    a = net.forward(x, train=False)
+    again, _, _ = checkpoint.model_from_checkpoint(out / "last.npz")
+    np.testing.assert_array_equal(a, again.forward(x, train=False))

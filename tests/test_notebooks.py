@@ -1,0 +1,64 @@
+"""The notebooks: committed without outputs, and each runs top to bottom in quick mode.
+
+Quick mode (NUMPYNET_QUICK=1) shrinks data and epochs to a handful; NUMPYNET_RUNS sends every
+run folder, demo dataset and cache the notebooks write to a temporary folder, shared by the
+notebooks of one test session so that notebook 5 finds the checkpoint notebook 4 trained (run on
+its own it trains a short run itself).
+"""
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+EXPECTED = ["01_layers.ipynb", "02_building_alexnet.ipynb", "03_data.ipynb",
+            "04_training.ipynb", "05_what_it_learned.ipynb"]
+CELL_TIMEOUT = 300            # seconds, per cell
+
+
+def test_the_five_notebooks_are_there():
+    assert [p.name for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_saved_without_outputs(path):
+    """Outputs (images especially) do not belong in git: clear them before committing
+    (Jupyter: Edit > Clear All Outputs; or jupyter nbconvert --clear-output --inplace)."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             and (cell.outputs or cell.execution_count is not None)]
+    assert not dirty, f"{path.name}: code cells {dirty} have outputs or execution counts"
+    attachments = [i for i, cell in enumerate(nb.cells) if cell.get("attachments")]
+    assert not attachments, f"{path.name}: cells {attachments} carry attachments"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_self_contained(path):
+    """Each notebook reads QUICK itself, so it runs alone, in any order."""
+    source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
+                       if c.cell_type == "code")
+    assert 'QUICK = os.environ.get("NUMPYNET_QUICK") == "1"' in source
+
+
+@pytest.fixture(scope="module")
+def runs_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("notebook-runs")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_quick_mode(path, runs_folder, monkeypatch):
+    monkeypatch.setenv("NUMPYNET_QUICK", "1")           # inherited by the kernel
+    monkeypatch.setenv("NUMPYNET_RUNS", str(runs_folder))
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    client.execute()                                    # raises CellExecutionError on an error
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors

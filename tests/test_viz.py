@@ -1,0 +1,184 @@
+"""The plotting helpers: every figure builds, and the numbers they show are the right ones.
+
+The cost table is checked against numbers worked out by hand from the paper's layer shapes.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import numpynet as nn  # noqa: E402
+from numpynet import viz  # noqa: E402
+from numpynet.models import alexnet  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+# --------------------------------------------------------------------------- the cost table
+
+@pytest.fixture(scope="module")
+def paper_net():
+    return alexnet(1000, groups=2)
+
+
+def test_multiply_adds_by_hand(paper_net):
+    shape = (3, 227, 227)
+    rows = {r["name"]: r for r in viz.layer_table(paper_net, shape)}
+    # conv1: 96 filters x 55 x 55 positions x (3 x 11 x 11) weights each
+    assert rows["conv1"]["multiply_adds"] == 96 * 55 * 55 * 3 * 11 * 11 == 105_415_200
+    # conv2 sees only its group's 48 of the 96 channels
+    assert rows["conv2"]["multiply_adds"] == 256 * 27 * 27 * 48 * 5 * 5 == 223_948_800
+    assert rows["conv3"]["multiply_adds"] == 384 * 13 * 13 * 256 * 3 * 3 == 149_520_384
+    assert rows["fc6"]["multiply_adds"] == 9216 * 4096
+    assert rows["fc8"]["multiply_adds"] == 4096 * 1000
+    for name in ("relu1", "norm1", "pool1", "flatten", "drop6"):
+        assert rows[name]["multiply_adds"] == 0
+
+
+def test_layer_table_params_and_memory(paper_net):
+    rows = viz.layer_table(paper_net, (3, 227, 227), batch=128)
+    assert rows[0]["name"] == "input" and rows[0]["activation_bytes"] == 128 * 3 * 227 * 227 * 4
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["conv1"]["shape"] == (96, 55, 55)
+    assert by_name["conv1"]["activation_bytes"] == 128 * 96 * 55 * 55 * 4 == 148_684_800
+    assert by_name["pool5"]["shape"] == (256, 6, 6)
+    assert by_name["conv1"]["params"] == 96 * 3 * 11 * 11 + 96 == 34_944
+    assert by_name["conv2"]["params"] == 256 * 48 * 5 * 5 + 256 == 307_456
+    assert sum(r["params"] for r in rows) == 60_965_224
+    assert sum(r["params"] for r in viz.layer_table(alexnet(1000, groups=1))) == 62_378_344
+    text = viz.format_layer_table(rows)
+    assert "60,965,224" in text and "105.4" in text
+
+
+def test_multiply_adds_of_a_small_grouped_conv():
+    layer = nn.Conv2D(4, 6, 3, stride=2, padding=1, groups=2)
+    # output 6 x 4 x 4 (from 4 x 8 x 8), each a dot product over 2 channels x 3 x 3
+    assert viz.multiply_adds(layer, (4, 8, 8)) == 6 * 4 * 4 * 2 * 3 * 3
+    assert viz.multiply_adds(nn.Linear(5, 7), (5,)) == 35
+    assert viz.multiply_adds(nn.ReLU(), (4, 8, 8)) == 0
+
+
+def test_plot_layer_costs(paper_net):
+    fig = viz.plot_layer_costs(viz.layer_table(paper_net))
+    assert len(fig.axes) == 3
+
+
+# --------------------------------------------------------------------------- filters
+
+def test_filter_grid_shape_and_range(rng):
+    W = rng.standard_normal((96, 3, 11, 11))
+    grid = viz.filter_grid(W, columns=12, pad=1)
+    assert grid.shape == (8 * 12 + 1, 12 * 12 + 1, 3)
+    assert grid.min() >= 0 and grid.max() <= 1
+    first = grid[1:12, 1:12]                       # filter 0, stretched on its own to [0, 1]
+    assert first.min() == 0 and first.max() == 1
+    np.testing.assert_allclose(first, (W[0].transpose(1, 2, 0) - W[0].min()) / np.ptp(W[0]))
+    last = grid[1 + 7 * 12:1 + 7 * 12 + 11, 1 + 11 * 12:1 + 11 * 12 + 11]   # filter 95
+    np.testing.assert_allclose(last, (W[95].transpose(1, 2, 0) - W[95].min()) / np.ptp(W[95]))
+
+
+def test_filter_grid_constant_filter_and_bad_shape():
+    grid = viz.filter_grid(np.zeros((2, 3, 3, 3)), columns=2)
+    assert np.all(grid[1:4, 1:4] == 0.5)
+    with pytest.raises(ValueError, match="RGB"):
+        viz.filter_grid(np.zeros((4, 1, 3, 3)))
+
+
+def test_plot_filters(rng):
+    fig = viz.plot_filters(rng.standard_normal((8, 3, 5, 5)), columns=4)
+    assert len(fig.axes) == 1
+
+
+# --------------------------------------------------------------------------- small arrays
+
+def test_plot_pooling_shows_the_worked_example():
+    x = np.array([[1, 3, 5, 5], [4, 1, 4, 9], [3, 2, 0, 1], [5, 2, 4, 6]])
+    fig = viz.plot_pooling(x, settings=((2, 2), (2, 1)))
+    axes = fig.axes
+    assert texts(axes[1]) == ["4", "9", "5", "6"]
+    assert texts(axes[3]) == ["4", "5", "9", "4", "4", "9", "5", "4", "6"]
+    # the winners are in bold in the input: with stride 1 the 9 wins two windows
+    bold = [t.get_text() for t in axes[2].texts if t.get_fontweight() == "bold"]
+    assert sorted(bold) == sorted(["5", "4", "4", "9", "5", "4", "6"])
+
+
+def test_plot_im2col_columns_are_patches():
+    x = np.arange(16).reshape(4, 4)
+    fig = viz.plot_im2col(x, 2, 2, stride=1)
+    cols_ax = fig.axes[-1]
+    values = np.array(texts(cols_ax), dtype=float).reshape(4, 9)      # row-major cells
+    assert list(values[:, 0]) == [0, 1, 4, 5]                        # the top-left patch
+    assert list(values[:, 8]) == [10, 11, 14, 15]                    # the bottom-right patch
+    fig = viz.plot_im2col(np.arange(18).reshape(2, 3, 3), 2, 2, stride=1, pad=1)
+    assert len(fig.axes) == 3                                         # 2 channels + cols
+
+
+def test_plot_matrix_and_lrn_and_training_error():
+    assert viz.plot_matrix(np.eye(3), title="I") is not None
+    fig = viz.plot_lrn_effect([10, 10, 100, 10, 10], [5, 3, 20, 3, 5])
+    assert len(fig.axes) == 2
+    fig = viz.plot_training_error({"ReLU": [0.8, 0.4, 0.2], "tanh": [0.9, 0.8, 0.7]},
+                                  threshold=0.25)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "reached 25% at epoch 3" in labels[0] and "not below 25%" in labels[1]
+
+
+# --------------------------------------------------------------------------- images
+
+def test_as_rgb_layouts_and_scales():
+    hwc = np.full((4, 5, 3), 255, np.uint8)
+    assert viz.as_rgb(hwc).shape == (4, 5, 3) and viz.as_rgb(hwc).max() == 1.0
+    chw = np.full((3, 4, 5), 300.0)                                    # clipped
+    assert viz.as_rgb(chw).shape == (4, 5, 3) and viz.as_rgb(chw).max() == 1.0
+    assert viz.as_rgb(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
+    assert viz.as_rgb(np.full((2, 2, 3), -20.0)).min() == 0.0
+
+
+def test_image_plots(rng):
+    images = rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    fig = viz.plot_image_grid(images, titles=list("abcde"), columns=3)
+    assert len(fig.axes) == 6
+    fig = viz.plot_crop_boxes(images[0], [0, 2], [1, 3], 12, labels=["a", "b"])
+    assert len(fig.axes[0].patches) == 2
+    probs = rng.dirichlet(np.ones(7), size=3)
+    names = [f"class {i}" for i in range(7)]
+    fig = viz.plot_top5(images[:3], probs, names, labels=[0, 1, 2])
+    assert len(fig.axes) == 6
+    fig = viz.plot_neighbours(images[:2], images[None, :4].repeat(2, axis=0),
+                              query_titles=["q0", "q1"])
+    assert len(fig.axes) == 2 * 5
+
+
+def test_confusion_matrix_counts():
+    counts = viz.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    fig = viz.plot_confusion([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], ["a", "b", "c"])
+    assert "66.7%" in fig.axes[0].get_title()
+
+
+# --------------------------------------------------------------------------- curves, save
+
+def test_plot_curves_marks_the_lr_drop(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss,train_top1_err,val_loss,val_top1_err,val_top5_err,lr,"
+                    "seconds,images_per_s\n"
+                    "1,2.3,0.9,2.2,0.85,0.5,0.01,1,1\n"
+                    "2,2.0,0.8,2.1,0.80,0.4,0.01,1,1\n"
+                    "3,1.8,0.7,1.9,0.70,0.3,0.001,1,1\n")
+    fig = viz.plot_curves(path)
+    drops = [line for line in fig.axes[0].lines if line.get_linestyle() == ":"]
+    assert len(drops) == 1 and drops[0].get_xdata()[0] == 2.5
+    out = viz.save(fig, tmp_path / "curves.png")
+    assert out.stat().st_size > 0

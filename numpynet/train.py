@@ -102,18 +102,24 @@ def open_data(args):
 
 
 def make_demo(args):
+    """Generate the demo set (or reuse one at least as large: --subset and --per-class cap it)."""
     from .data.demo import generate_demo_dataset
-    classes = args.subset or 10
+    root = project_path(DEMO_DATA)
+    need = dict(num_classes=args.subset or 10, train_per_class=args.per_class or 100,
+                val_per_class=args.val_per_class or 20)
     banner = "=" * 78
     print(f"{banner}\nNO IMAGENET FOUND at {DEFAULT_DATA} (and --data / $NUMPYNET_DATA unset).\n"
-          f"Training on a GENERATED DEMO DATASET instead: {classes} classes of procedural shapes "
-          f"in {DEMO_DATA},\nin the same on-disk layout as ImageNet. This is not ImageNet.\n"
+          f"Training on a GENERATED DEMO DATASET instead: procedural shapes in {DEMO_DATA}, in "
+          f"the same\non-disk layout as ImageNet. This is not ImageNet.\n"
           f"To train on ImageNet: --data /path/to/imagenet (with train/<wnid>/*.JPEG and val/),"
           f"\nor export NUMPYNET_DATA=/path/to/imagenet.\n{banner}", flush=True)
-    return generate_demo_dataset(project_path(DEMO_DATA), num_classes=classes,
-                                 train_per_class=args.per_class or 100,
-                                 val_per_class=args.val_per_class or 20, seed=0,
-                                 progress=not args.no_progress)
+    try:
+        have = json.loads((root / "demo.json").read_text())["params"]
+        if all(have[k] >= n for k, n in need.items()):
+            return root
+    except (OSError, ValueError, KeyError):
+        pass
+    return generate_demo_dataset(root, **need, seed=0, progress=not args.no_progress)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -220,6 +226,7 @@ class Run:
                                    steps=[int(s) for s in str(args.lr_steps).split(",")
                                           if s.strip()])
         self.meter, self.epoch, self.start_batch = ErrorMeter(), 0, 0
+        self.best_error = float("inf")            # lowest val top-1 error so far (best.npz)
         self.loss_fn = SoftmaxCrossEntropy()
         self.train_loader = BatchLoader(data.train, args.batch_size, train=True, seed=args.seed,
                                         crop=args.crop, pca_std=0 if args.no_pca else 0.1,
@@ -246,12 +253,13 @@ class Run:
         self.epoch, self.start_batch = state["epoch"], state["next_batch"]
         self.schedule.load_state(state["schedule"])
         self.meter.load_state(state["meter"])
+        self.best_error = state["best_error"]
         print(f"resuming {self.out} at epoch {self.epoch + 1}, batch {self.start_batch}")
 
     def save(self, name, next_batch=0):
         """Checkpoint `name` (last.npz / best.npz) at (self.epoch, next_batch)."""
         state = dict(epoch=self.epoch, next_batch=next_batch, schedule=self.schedule.state(),
-                     meter=self.meter.state())
+                     meter=self.meter.state(), best_error=self.best_error)
         meta = dict(args=vars(self.args), model=self.model, state=state, wnids=self.data.wnids,
                     names=self.data.names, crop=self.args.crop)
         checkpoint.save(self.out / name, self.net, meta, optimizer=self.opt, mean=self.data.mean)
@@ -308,7 +316,9 @@ class Run:
                    val_top1_err=val.error(1) if val else "",
                    val_top5_err=val.error(5) if val else "", lr=self.opt.lr, seconds=seconds,
                    images_per_s=steps * args.batch_size / seconds)
-        is_best = val is not None and val.error(1) < self.schedule.best
+        is_best = val is not None and val.error(1) < self.best_error
+        if is_best:
+            self.best_error = val.error(1)
         self.schedule.end_of_epoch(self.epoch, val.error(1) if val else None)
         self.epoch, self.start_batch = self.epoch + 1, 0
         self.save("last.npz")

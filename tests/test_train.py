@@ -216,3 +216,14 @@ def test_presets_train_and_reload(dataset, tmp_path, extra):
     a = net.forward(x, train=False)
     again, _, _ = checkpoint.model_from_checkpoint(out / "last.npz")
     np.testing.assert_array_equal(a, again.forward(x, train=False))
+
+
+def test_best_checkpoint_is_the_lowest_validation_error(dataset, tmp_path):
+    """best.npz follows the validation error whatever the lr schedule (here: constant)."""
+    out = tmp_path / "run"
+    train.main(run_args(dataset, tmp_path, "--epochs", "3", "--lr-schedule", "constant",
+                        "--out", str(out)))
+    errors = [float(r["val_top1_err"]) for r in csv.DictReader(open(out / "metrics.csv"))]
+    _, meta = checkpoint.load(out / "best.npz")
+    assert meta["state"]["epoch"] == 1 + errors.index(min(errors))
+    assert meta["state"]["best_error"] == pytest.approx(min(errors))

@@ -65,8 +65,8 @@ def plot_curves(metrics, title=None):
         ax_err.plot(epoch, 100 * m["train_top1_err"], "o-", label="train top-1")
         for col, style in (("val_top1_err", "o-"), ("val_top5_err", "s--")):
             if col in m and np.isfinite(m[col]).any():
-                ax_err.plot(epoch, 100 * m[col], style, label=col.replace("_err", "")
-                            .replace("_", " "))
+                ax_err.plot(epoch, 100 * m[col], style,
+                            label=f"val top-{col[len('val_top')]}")
         drops = epoch[1:][np.diff(m["lr"]) < 0]
         for ax in (ax_loss, ax_err):
             for e in drops:

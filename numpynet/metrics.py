@@ -10,6 +10,13 @@ import numpy as np
 from . import backend
 
 
+def softmax(logits):
+    """Row-wise softmax, shifted by the row maximum so that exp never overflows."""
+    xp = backend.get_array_module(logits)
+    e = xp.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def topk_correct(scores, labels, k):
     """Boolean (N,): is labels[n] among the k largest scores[n]? (k is capped at the classes.)"""
     xp = backend.get_array_module(scores)

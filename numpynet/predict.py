@@ -13,14 +13,13 @@ import numpy as np
 
 from . import backend, checkpoint
 from .data import BadImage, centre_batch, load_rgb, ten_crop_batch
-from .metrics import top5_table
+from .metrics import softmax, top5_table
 
 
 def predict(net, images, mean, crop=227, ten_crop=False):
     """(B, S, S, 3) uint8 images -> (B, classes) softmax probabilities."""
-    from .train import _softmax
     views = ten_crop_batch(images, mean, crop) if ten_crop else centre_batch(images, mean, crop)[None]
-    probs = sum(_softmax(net.forward(backend.to_device(v), train=False)) for v in views)
+    probs = sum(softmax(net.forward(backend.to_device(v), train=False)) for v in views)
     return backend.to_numpy(probs) / len(views)
 
 

@@ -29,7 +29,7 @@ from . import backend, checkpoint, viz
 from .data import BatchLoader, DatasetError, open_imagenet
 from .data.layout import project_path
 from .layers import SoftmaxCrossEntropy
-from .metrics import ErrorMeter
+from .metrics import ErrorMeter, softmax
 from .models import INITS, PRESETS, alexnet
 from .optim import SGD
 from .schedule import LRSchedule
@@ -153,7 +153,7 @@ def evaluate(net, loader, loss_fn=None, progress=False, desc="val"):
     loss_fn = loss_fn or SoftmaxCrossEntropy()
     for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
         if x.ndim == 5:                                  # (10, B, 3, H, W): average the softmax
-            probs = sum(_softmax(net.forward(backend.to_device(crop), train=False))
+            probs = sum(softmax(net.forward(backend.to_device(crop), train=False))
                         for crop in x) / len(x)
             loss = float(-np.log(np.maximum(backend.to_numpy(probs)[np.arange(len(y)), y],
                                             1e-12)).mean())
@@ -163,12 +163,6 @@ def evaluate(net, loader, loss_fn=None, progress=False, desc="val"):
             probs = loss_fn.probs
         meter.update(backend.to_numpy(probs), y, loss)
     return meter
-
-
-def _softmax(logits):
-    xp = backend.get_array_module(logits)
-    e = xp.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def train(args, on_batch=None):

@@ -10,9 +10,11 @@ The two agree while lr is constant and differ only in how a change of lr takes e
 Weight decay applies to weights ("W", "gamma" is left alone) and not to biases by default, as in
 the BVLC Caffe replication (`decay_biases=True` decays everything).
 The updates are in place: the arrays in each layer's `params` are modified, never replaced.
+Each parameter's update is one fused pass over memory (`kernels/sgd.py`), not four.
 """
 
 from . import backend
+from .kernels.sgd import sgd_update
 
 
 class SGD:
@@ -33,11 +35,8 @@ class SGD:
             v = self.velocity.get(key)
             if v is None:
                 v = self.velocity[key] = backend.get_array_module(w).zeros_like(w)
-            v *= self.momentum
-            if self.weight_decay and self._decays(name):
-                v -= (self.weight_decay * self.lr) * w
-            v -= self.lr * grad
-            w += v
+            decay = self.weight_decay if self._decays(name) else 0.0
+            sgd_update(w, v, grad, self.lr, self.momentum, decay)
 
     def state_dict(self):
         return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,

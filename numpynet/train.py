@@ -279,7 +279,7 @@ class Run:
                     loss = loss_fn.forward(logits, backend.to_device(y))
                 except ValueError as e:
                     raise self.diverged(f"epoch {self.epoch + 1}, batch {b}", e) from None
-                net.backward(loss_fn.backward())
+                net.backward(loss_fn.backward(), input_grad=False)   # no one needs dL/dimage
                 self.opt.step()
                 meter.update(backend.to_numpy(loss_fn.probs), y, loss)
                 rate = (b + 1 - first) * args.batch_size / (time.time() - t0)

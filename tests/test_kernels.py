@@ -6,6 +6,8 @@ import pytest
 from numpynet.kernels import im2col as K
 from numpynet.kernels import lrn as L
 from numpynet.kernels import pool as P
+from numpynet.kernels import relu as R
+from numpynet.kernels import sgd as S
 
 CONV_CASES = [  # (N, C, H, W, kh, kw, stride, pad)
     (2, 3, 7, 7, 3, 3, 1, 0),
@@ -89,3 +91,155 @@ def test_lrn_numba_equals_reference(size, C, dtype, rng):
         da_ref = L.lrn_backward_reference(g, a, b_ref, d_ref, size, alpha, beta)
         da_fast = L.lrn_backward_numba(g, a, b_fast, d_fast, size, alpha, beta)
         np.testing.assert_allclose(da_fast, da_ref, rtol=tol * 10, atol=tol * 10)
+
+
+# --------------------------------------------------------------------------- the newer kernels
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
+def test_lrn_from_input_numba_equals_reference(size, C, dtype, rng):
+    """lrn_normalise (b alone) and lrn_backward_from_input (d recomputed from a)."""
+    a = (rng.standard_normal((2, C, 5, 4)) * 3).astype(dtype)
+    g = rng.standard_normal(a.shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for alpha, beta, k in [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]:
+        b = L.lrn_normalise_numba(a, size, alpha, beta, k)
+        assert b.dtype == dtype
+        np.testing.assert_allclose(b, L.lrn_normalise_reference(a, size, alpha, beta, k),
+                                   rtol=tol, atol=tol)
+        da = L.lrn_backward_from_input_numba(g, a, size, alpha, beta, k)
+        assert da.dtype == dtype
+        np.testing.assert_allclose(
+            da, L.lrn_backward_from_input_reference(g, a, size, alpha, beta, k),
+            rtol=tol * 10, atol=tol * 10)
+
+
+def test_lrn_from_input_equals_the_textbook_pair(rng):
+    a = rng.standard_normal((2, 6, 3, 3)) * 10
+    g = rng.standard_normal(a.shape)
+    b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
+    np.testing.assert_array_equal(L.lrn_normalise_reference(a, 5, 0.1, 0.75, 2.0), b)
+    np.testing.assert_array_equal(L.lrn_backward_from_input_reference(g, a, 5, 0.1, 0.75, 2.0),
+                                  L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_numba_equals_reference(dtype, rng):
+    x = rng.standard_normal((3, 4, 5, 6)).astype(dtype)
+    x[0, 0, 0, :3] = [0.0, -0.0, np.nan]                 # the edge cases
+    g = rng.standard_normal(x.shape).astype(dtype)
+    np.testing.assert_array_equal(R.relu_forward_numba(x), R.relu_forward_reference(x))
+    y = R.relu_forward_reference(x)
+    np.testing.assert_array_equal(R.relu_backward_numba(g, y), R.relu_backward_reference(g, y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("decay", [0.0, 5e-4])
+def test_sgd_numba_equals_reference(dtype, decay, rng):
+    w, v, g = (rng.standard_normal((30, 7)).astype(dtype) for _ in range(3))
+    w2, v2 = w.copy(), v.copy()
+    S.sgd_update_numba(w, v, g, 0.01, 0.9, decay)
+    S.sgd_update_reference(w2, v2, g, 0.01, 0.9, decay)
+    assert w.dtype == dtype and v.dtype == dtype
+    np.testing.assert_allclose(v, v2, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(w, w2, rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_kernels_write_into_out(rng):
+    """out= is filled and returned (the layers pass arrays from their memory pool)."""
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    cols = K.im2col_numba(x, 3, 3, 2, 1)
+    for fn in (K.im2col_numba, K.im2col_reference):
+        out = np.full_like(cols, np.nan)
+        assert fn(x, 3, 3, 2, 1, out=out) is out
+        np.testing.assert_array_equal(out, cols)
+    for fn in (K.col2im_numba, K.col2im_reference):
+        out = np.full_like(x, np.nan)
+        assert fn(cols, x.shape, 3, 3, 2, 1, out=out) is out
+        np.testing.assert_allclose(out, K.col2im_reference(cols, x.shape, 3, 3, 2, 1), rtol=1e-5)
+    y, arg = P.maxpool_forward_reference(x, 3, 2)
+    for fn in (P.maxpool_forward_numba, P.maxpool_forward_reference):
+        out = (np.empty_like(y), np.empty_like(arg))
+        assert fn(x, 3, 2, out=out) is out
+        np.testing.assert_array_equal(out[0], y)
+        np.testing.assert_array_equal(out[1], arg)
+    dx = P.maxpool_backward_reference(y, arg, x.shape, 3, 2)
+    for fn in (P.maxpool_backward_numba, P.maxpool_backward_reference):
+        out = np.full_like(x, np.nan)
+        assert fn(y, arg, x.shape, 3, 2, out=out) is out
+        np.testing.assert_allclose(out, dx, rtol=1e-6)
+    with pytest.raises(ValueError, match="out has shape"):
+        K.im2col_numba(x, 3, 3, 2, 1, out=np.empty((2, 2), np.float32))
+
+
+def test_numba_kernels_compute_in_float32():
+    """No float64 arithmetic in the float32 versions (a Python float constant would promote
+    it): the compiled code would contain `fpext ... to double`. (Compiled afresh here, serially:
+    Numba cannot show the code of kernels loaded from its cache.)"""
+    import numba
+    a = np.ones((2, 4, 9), np.float32)
+    t = np.float32
+    cases = [(L._lrn_forward_kernel, (a, 3, t(1e-4), t(0.75), t(2), a.copy(), a.copy())),
+             (L._lrn_normalise_kernel, (a, 3, t(1e-4), t(0.75), t(2), a.copy())),
+             (L._lrn_backward_kernel, (a, a, a, a, 3, t(0.75), t(1e-4), a.copy())),
+             (L._lrn_backward_from_input_kernel, (a, a, 3, t(1e-4), t(0.75), t(2), t(1e-4),
+                                                  a.copy())),
+             (S._sgd_update_kernel, (a.ravel(), a.ravel().copy(), a.ravel(), t(0.01), t(0.9),
+                                     t(5e-6)))]
+    for kernel, args in cases:
+        serial = numba.njit(kernel.py_func)
+        serial(*args)
+        for ir in serial.inspect_llvm().values():
+            assert "fpext" not in ir, kernel.py_func.__name__
+
+
+WIDE_CASES = [  # (N, C, H, W, kh, kw, pad): stride 1 only
+    (2, 3, 7, 6, 3, 3, 1),
+    (3, 2, 9, 9, 5, 5, 2),             # conv2-like
+    (1, 4, 5, 5, 3, 3, 0),             # no padding
+    (2, 3, 6, 8, 2, 3, 3),             # non-square kernel, pad > kernel
+    (1, 1, 4, 4, 4, 4, 0),             # kernel = input: one output, wrap-around past the end
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", WIDE_CASES)
+def test_wide_columns_numba_equal_reference_and_contain_im2col(case, dtype, rng):
+    N, C, H, W, kh, kw, p = case
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    wide = K.im2col_wide_reference(x, kh, kw, p)
+    np.testing.assert_array_equal(K.im2col_wide_numba(x, kh, kw, p), wide)
+    Ho, Wo = K.conv_output_size(H, kh, 1, p), K.conv_output_size(W, kw, 1, p)
+    Wp = K.wide_width(W, kw, p)
+    assert wide.shape == (C * kh * kw, N * Ho * Wp)
+    ordinary = wide.reshape(-1, N, Ho, Wp)[..., :Wo].reshape(-1, N * Ho * Wo)
+    np.testing.assert_array_equal(ordinary, K.im2col_reference(x, kh, kw, 1, p))
+
+    c = rng.standard_normal(wide.shape).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(K.col2im_wide_numba(c, x.shape, kh, kw, p),
+                               K.col2im_wide_reference(c, x.shape, kh, kw, p), rtol=tol, atol=tol)
+    # with zeros in the wrap-around columns, col2im_wide is col2im of the ordinary columns
+    c4 = c.reshape(-1, N, Ho, Wp).copy()
+    c4[..., Wo:] = 0
+    np.testing.assert_allclose(
+        K.col2im_wide_numba(c4.reshape(c.shape), x.shape, kh, kw, p),
+        K.col2im_reference(np.ascontiguousarray(c4[..., :Wo]).reshape(-1, N * Ho * Wo), x.shape,
+                           kh, kw, 1, p), rtol=tol, atol=tol)
+
+
+def test_col2im_wide_is_the_adjoint_of_im2col_wide(rng):
+    N, C, H, W, kh, kw, p = 2, 3, 7, 6, 3, 3, 1
+    x = rng.standard_normal((N, C, H, W))
+    cols = K.im2col_wide_reference(x, kh, kw, p)
+    c = rng.standard_normal(cols.shape)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * K.col2im_wide_reference(c, x.shape, kh,
+                                                                                  kw, p)), rel=1e-12)
+
+
+def test_wide_kernels_use_a_scratch_array(rng):
+    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    scratch = np.full(2 * 3 * 7 * 7, np.nan, np.float32)
+    np.testing.assert_array_equal(K.im2col_wide_numba(x, 3, 3, 1, scratch=scratch),
+                                  K.im2col_wide_reference(x, 3, 3, 1))
+    assert not np.isnan(scratch).any()                   # the padded planes were built there

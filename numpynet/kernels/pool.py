@@ -29,8 +29,10 @@ def _window(x, i, j, k, stride, Ho, Wo):
 
 # --------------------------------------------------------------------------- reference
 
-def maxpool_forward_reference(x, k, stride):
-    """(N, C, H, W) -> y (N, C, Ho, Wo), arg (N, C, Ho, Wo) int32 (winning offset i*k + j)."""
+def maxpool_forward_reference(x, k, stride, out=None):
+    """(N, C, H, W) -> y (N, C, Ho, Wo), arg (N, C, Ho, Wo) int32 (winning offset i*k + j).
+
+    `out`: optional (y, arg) arrays to write into (also in the other implementations)."""
     xp = backend.get_array_module(x)
     N, C, H, W = x.shape
     Ho, Wo = conv_output_size(H, k, stride, 0), conv_output_size(W, k, stride, 0)
@@ -38,14 +40,18 @@ def maxpool_forward_reference(x, k, stride):
                         for i in range(k) for j in range(k)])        # (k*k, N, C, Ho, Wo)
     arg = windows.argmax(axis=0).astype(np.int32)                    # first max on ties
     y = xp.take_along_axis(windows, arg[None].astype(np.intp), axis=0)[0]
+    if out is not None:
+        out[0][...], out[1][...] = y, arg
+        return out
     return y, arg
 
 
-def maxpool_backward_reference(dout, arg, x_shape, k, stride):
+def maxpool_backward_reference(dout, arg, x_shape, k, stride, out=None):
     """dout (N, C, Ho, Wo) -> dx (N, C, H, W): each gradient added at its window's winner."""
     xp = backend.get_array_module(dout)
     N, C, Ho, Wo = dout.shape
-    dx = xp.zeros(x_shape, dtype=dout.dtype)
+    dx = xp.zeros(x_shape, dtype=dout.dtype) if out is None else out
+    dx[...] = 0
     for i in range(k):
         for j in range(k):
             won = arg == i * k + j
@@ -93,36 +99,38 @@ def _maxpool_backward_kernel(dout, arg, k, stride, dx):
                 plane[oh * stride + a // k, ow * stride + a % k] += dout[n, c, oh, ow]
 
 
-def maxpool_forward_numba(x, k, stride):
+def maxpool_forward_numba(x, k, stride, out=None):
     N, C, H, W = x.shape
     Ho, Wo = conv_output_size(H, k, stride, 0), conv_output_size(W, k, stride, 0)
-    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
-    arg = np.empty((N, C, Ho, Wo), dtype=np.int32)
-    _maxpool_forward_kernel(np.ascontiguousarray(x), k, stride, y, arg)
-    return y, arg
+    if out is None:
+        out = np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int32)
+    _maxpool_forward_kernel(np.ascontiguousarray(x), k, stride, *out)
+    return out
 
 
-def maxpool_backward_numba(dout, arg, x_shape, k, stride):
-    dx = np.empty(x_shape, dtype=dout.dtype)
+def maxpool_backward_numba(dout, arg, x_shape, k, stride, out=None):
+    dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
     _maxpool_backward_kernel(np.ascontiguousarray(dout), np.ascontiguousarray(arg), k, stride, dx)
     return dx
 
 
 # --------------------------------------------------------------------------- dispatch
 
-def maxpool_forward(x, k, stride):
+def maxpool_forward(x, k, stride, out=None):
+    """-> (y, arg); `out` (optional (y, arg) to write into) is ignored by the GPU kernels, so
+    use the returned arrays."""
     path = backend.kernel_path(x)
     if path == "numba":
-        return maxpool_forward_numba(x, k, stride)
+        return maxpool_forward_numba(x, k, stride, out)
     if path == "gpu":
         return gpu_kernels().maxpool_forward(x, k, stride)
-    return maxpool_forward_reference(x, k, stride)
+    return maxpool_forward_reference(x, k, stride, out)
 
 
-def maxpool_backward(dout, arg, x_shape, k, stride):
+def maxpool_backward(dout, arg, x_shape, k, stride, out=None):
     path = backend.kernel_path(dout)
     if path == "numba":
-        return maxpool_backward_numba(dout, arg, x_shape, k, stride)
+        return maxpool_backward_numba(dout, arg, x_shape, k, stride, out)
     if path == "gpu":
         return gpu_kernels().maxpool_backward(dout, arg, x_shape, k, stride)
-    return maxpool_backward_reference(dout, arg, x_shape, k, stride)
+    return maxpool_backward_reference(dout, arg, x_shape, k, stride, out)

@@ -1,10 +1,32 @@
-"""2-d convolution by im2col, with the paper's channel groups."""
+"""2-d convolution by im2col, with the paper's channel groups.
+
+How it is made fast (and kept small) on a CPU:
+
+- The work is the matrix products, handed to BLAS in float32 with `out=` so that no temporary
+  is made; everything else (im2col, the transposes) only moves data and should stay a small
+  fraction of the time.
+- The batch goes through in chunks of images (`chunk_bytes` of im2col columns each): the
+  columns of the whole batch would be big (conv1: 363 x 128*55*55 floats = 560 MB at batch
+  128). A chunk must still be large: every product is a parallel region in which all BLAS
+  threads meet, and thousands of small ones (one image per chunk) ran conv1 several times
+  slower on 2 threads than a few large ones (64 MB: 14 images of conv1, 54 of conv3).
+- Backward recomputes the columns of each chunk instead of keeping them from forward: the layer
+  keeps only its input x, which the previous layer produced anyway. Recomputing costs one more
+  im2col per chunk; keeping them would cost the memory of the whole batch's columns per layer.
+- The chunks' scratch matrices come from a workspace shared by all layers, and y and dL/dx
+  from a pool that reuses arrays nobody holds any more (memory.py): allocated once, not once
+  per chunk and step.
+- `backward(dout, input_grad=False)` skips dL/dx: nothing needs it for the first layer, and
+  there it is a third of the layer's work (Sequential.backward passes it on).
+"""
 
 import numpy as np
 
 from .. import backend
-from ..kernels.im2col import col2im, conv_output_size, im2col
+from ..kernels.im2col import (col2im, col2im_wide, conv_output_size, has_wide_kernels, im2col,
+                              im2col_wide, wide_width)
 from .base import Layer
+from .memory import POOL, WORKSPACE
 
 
 class Conv2D(Layer):
@@ -21,9 +43,19 @@ class Conv2D(Layer):
         dW_g  = D_g @ cols_g.T                dL/db = sum of D over all positions
         dcols_g = W_g.T @ D_g                 dx = col2im(dcols)   (sums overlapping windows)
 
+    The batch is processed in chunks of images, each with its own `cols` (see the module
+    docstring); the result is the same as with one chunk.
+
     Parameters (PyTorch / Caffe layout): W (F, C/G, kh, kw), b (F,).
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / fan_in); b = `bias` (default 0).
     """
+
+    chunk_bytes = 64 * 2**20       # im2col columns per chunk (at least one image's worth)
+    wide_columns = True            # stride 1: im2col in the wide layout (kernels/im2col.py)
+    workspace = WORKSPACE          # scratch matrices, shared by every layer (memory.py)
+    can_skip_input_grad = True     # backward(dout, input_grad=False) is supported
+
+    x = None                       # the input, kept by forward for backward
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
                  name=None, rng=None, weight_std=None, bias=0.0):
@@ -65,41 +97,113 @@ class Conv2D(Layer):
             raise self._error(f"kernel {kh}x{kw} is larger than the padded input "
                               f"{H + 2 * p}x{W + 2 * p} (input shape {x.shape}, padding {p})")
 
+    # ----------------------------------------------------------------- columns, chunks
+
+    def _row_width(self, x_shape, wide):
+        """Columns per output row: Wo, or Wp = W + 2*pad in the wide layout."""
+        _, _, _, Wo = self.output_shape(x_shape)
+        return wide_width(x_shape[3], self.kernel_size[1], self.padding) if wide else Wo
+
+    def _uses_wide_columns(self, x):
+        return self.wide_columns and self.stride == 1 and has_wide_kernels(x)
+
+    def _chunks(self, x_shape, itemsize, wide):
+        """Ranges [lo, hi) of images, each small enough that its im2col columns fit in
+        `chunk_bytes` (at least one image per chunk)."""
+        N, C, _, _ = x_shape
+        _, _, Ho, _ = self.output_shape(x_shape)
+        kh, kw = self.kernel_size
+        per_image = C * kh * kw * Ho * self._row_width(x_shape, wide) * itemsize
+        step = max(1, min(N, self.chunk_bytes // per_image))
+        return [(lo, min(N, lo + step)) for lo in range(0, N, step)]
+
+    def _columns(self, x, xp, wide):
+        """im2col of the images x (a chunk), into the shared workspace: (C*kh*kw, n*Ho*Wq)."""
+        (kh, kw), s, p = self.kernel_size, self.stride, self.padding
+        N, C, H, W = x.shape
+        _, _, Ho, _ = self.output_shape(x.shape)
+        shape = (C * kh * kw, N * Ho * self._row_width(x.shape, wide))
+        cols = self.workspace.get("cols", shape, x.dtype, xp)
+        if wide:
+            planes = self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p),), x.dtype, xp)
+            return im2col_wide(x, kh, kw, p, out=cols, scratch=planes)
+        return im2col(x, kh, kw, s, p, out=cols)
+
+    def _add_columns_to_image(self, dcols, dx, xp, wide):
+        """dx (a chunk of dL/dx) = col2im(dcols), the adjoint of `_columns`."""
+        (kh, kw), s, p = self.kernel_size, self.stride, self.padding
+        if wide:
+            N, C, H, W = dx.shape
+            planes = self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p),),
+                                        dcols.dtype, xp)
+            result = col2im_wide(dcols, dx.shape, kh, kw, p, out=dx, scratch=planes)
+        else:
+            result = col2im(dcols, dx.shape, kh, kw, s, p, out=dx)
+        if result is not dx:                                   # (GPU kernels return a new array)
+            dx[...] = result
+
+    def _group_slices(self, K):
+        """Per group: (rows of W / of the output, rows of cols) as slices."""
+        Fg, Kg = self.out_channels // self.groups, K // self.groups
+        return [(slice(g * Fg, (g + 1) * Fg), slice(g * Kg, (g + 1) * Kg))
+                for g in range(self.groups)]
+
+    # ----------------------------------------------------------------- forward, backward
+
     def forward(self, x, train=True):
         self._check_input(x)
         xp = backend.get_array_module(x)
         W, b = self.params["W"], self.params["b"]
-        N = x.shape[0]
-        F, G = self.out_channels, self.groups
-        _, _, Ho, Wo = self.output_shape(x.shape)
-        (kh, kw), s, p = self.kernel_size, self.stride, self.padding
-        cols = im2col(x, kh, kw, s, p)                       # (C*kh*kw, N*Ho*Wo)
-        Fg, Kg = F // G, cols.shape[0] // G
-        out = xp.empty((F, N * Ho * Wo), dtype=xp.result_type(x.dtype, W.dtype))
-        for g in range(G):
-            xp.matmul(W[g * Fg:(g + 1) * Fg].reshape(Fg, Kg), cols[g * Kg:(g + 1) * Kg],
-                      out=out[g * Fg:(g + 1) * Fg])
-        out += b.reshape(F, 1)
-        self.cache = (x.shape, cols)
-        # (F, N, Ho, Wo) -> (N, F, Ho, Wo)
-        return xp.ascontiguousarray(out.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3))
+        F = self.out_channels
+        y = POOL.empty(self.output_shape(x.shape), xp.result_type(x.dtype, W.dtype), xp)
+        _, _, Ho, Wo = y.shape
+        wide = self._uses_wide_columns(x)
+        Wq = self._row_width(x.shape, wide)
+        Wmat = W.reshape(F, -1)                                # (F, C/G*kh*kw)
+        for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
+            cols = self._columns(x[lo:hi], xp, wide)           # (C*kh*kw, n*Ho*Wq)
+            out = self.workspace.get("out", (F, cols.shape[1]), y.dtype, xp)
+            for rows, krows in self._group_slices(cols.shape[0]):
+                xp.matmul(Wmat[rows], cols[krows], out=out[rows])
+            # (F, n, Ho, Wq) -> y[lo:hi] (n, F, Ho, Wo): drop wrap-around columns, add the bias
+            xp.add(out.reshape(F, hi - lo, Ho, Wq)[..., :Wo].transpose(1, 0, 2, 3),
+                   b.reshape(1, F, 1, 1), out=y[lo:hi])
+        self.x = x if train else None          # (not cols: backward recomputes them)
+        return y
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dL/dy -> dL/dx, filling grads["W"], grads["b"]; `input_grad=False` skips dL/dx
+        (returns None), which a network's first layer never needs."""
+        if self.x is None:
+            raise self._error("backward needs a forward(x, train=True) first")
         xp = backend.get_array_module(dout)
-        x_shape, cols = self.cache
-        W = self.params["W"]
-        F, G = self.out_channels, self.groups
-        (kh, kw), s, p = self.kernel_size, self.stride, self.padding
-        Fg, Kg = F // G, cols.shape[0] // G
-        D = xp.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(F, -1)  # (F, N*Ho*Wo)
-        dW = xp.empty(W.shape, dtype=xp.result_type(D.dtype, cols.dtype))
-        dcols = xp.empty((cols.shape[0], cols.shape[1]), dtype=xp.result_type(D.dtype, W.dtype))
-        for g in range(G):
-            D_g, cols_g = D[g * Fg:(g + 1) * Fg], cols[g * Kg:(g + 1) * Kg]
-            W_g = W[g * Fg:(g + 1) * Fg].reshape(Fg, Kg)
-            dW[g * Fg:(g + 1) * Fg] = (D_g @ cols_g.T).reshape(Fg, -1, kh, kw)
-            xp.matmul(W_g.T, D_g, out=dcols[g * Kg:(g + 1) * Kg])
-        self.grads["W"] = dW
-        self.grads["b"] = D.sum(axis=1)
-        self.cache = None
-        return col2im(dcols, x_shape, kh, kw, s, p)
+        x, W = self.x, self.params["W"]
+        F = self.out_channels
+        _, _, Ho, Wo = dout.shape
+        wide = self._uses_wide_columns(x)
+        Wq = self._row_width(x.shape, wide)
+        Wmat = W.reshape(F, -1)
+        dW = self._grad_array("W", W.shape, xp.result_type(dout.dtype, x.dtype), xp)
+        dW[...] = 0
+        dWmat = dW.reshape(F, -1)
+        db = xp.zeros(F, dtype=dout.dtype)
+        dx = POOL.empty(x.shape, xp.result_type(dout.dtype, W.dtype), xp) if input_grad else None
+        for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
+            cols = self._columns(x[lo:hi], xp, wide)           # recomputed, (K, n*Ho*Wq)
+            D = self.workspace.get("D", (F, cols.shape[1]), dout.dtype, xp)   # dL/dY
+            D4 = D.reshape(F, hi - lo, Ho, Wq)
+            D4[..., :Wo] = dout[lo:hi].transpose(1, 0, 2, 3)
+            D4[..., Wo:] = 0                   # wrap-around columns: no gradient flows there
+            db += D.sum(axis=1)
+            if input_grad:
+                dcols = self.workspace.get("dcols", cols.shape, dx.dtype, xp)
+            for rows, krows in self._group_slices(cols.shape[0]):
+                part = self.workspace.get("dW", dWmat[rows].shape, dW.dtype, xp)
+                dWmat[rows] += xp.matmul(D[rows], cols[krows].T, out=part)
+                if input_grad:
+                    xp.matmul(Wmat[rows].T, D[rows], out=dcols[krows])
+            if input_grad:
+                self._add_columns_to_image(dcols, dx[lo:hi], xp, wide)
+        self.grads["W"], self.grads["b"] = dW, db
+        self.x = None
+        return dx

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import backend
 from .base import Layer
 
 
@@ -10,7 +11,15 @@ class Linear(Layer):
 
     Backward:  dL/dW = dout.T @ x      dL/db = sum_n dout[n]      dL/dx = dout @ W
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / in_features); b = `bias` (default 0).
+
+    backward writes dL/dW into the array `grads["W"]` already holds (fc6's is 150 MB: a fresh
+    one each step would cost page faults worth a third of the product itself).
+    `backward(dout, input_grad=False)` skips dL/dx.
     """
+
+    can_skip_input_grad = True     # backward(dout, input_grad=False) is supported
+
+    x = None                       # the input, kept by forward for backward
 
     def __init__(self, in_features, out_features, name=None, rng=None, weight_std=None, bias=0.0):
         super().__init__(name)
@@ -32,12 +41,18 @@ class Linear(Layer):
         if x.shape[1] != self.in_features:
             raise self._error(f"expected {self.in_features} input features, got input of shape "
                               f"{x.shape}")
-        self.x = x
-        return x @ self.params["W"].T + self.params["b"]
+        self.x = x if train else None
+        y = x @ self.params["W"].T
+        y += self.params["b"]
+        return y
 
-    def backward(self, dout):
-        self.grads["W"] = dout.T @ self.x
+    def backward(self, dout, input_grad=True):
+        if self.x is None:
+            raise self._error("backward needs a forward(x, train=True) first")
+        xp = backend.get_array_module(dout)
+        W = self.params["W"]
+        dW = self._grad_array("W", W.shape, xp.result_type(dout.dtype, self.x.dtype), xp)
+        self.grads["W"] = xp.matmul(dout.T, self.x, out=dW)
         self.grads["b"] = dout.sum(axis=0)
-        dx = dout @ self.params["W"]
         self.x = None
-        return dx
+        return dout @ W if input_grad else None

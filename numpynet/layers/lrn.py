@@ -1,7 +1,9 @@
 """Local response normalisation (Krizhevsky et al. 2012, section 3.3)."""
 
-from ..kernels.lrn import lrn_backward, lrn_forward
+from .. import backend
+from ..kernels.lrn import lrn_backward_from_input, lrn_normalise
 from .base import Layer
+from .memory import POOL
 
 
 class LocalResponseNorm(Layer):
@@ -30,7 +32,12 @@ class LocalResponseNorm(Layer):
     as in the forward pass, applied to g * b / d. (Forgetting the cross terms, i.e. keeping only
     i = j, is a classic mistake that a gradient check at alpha ~ 1e-4 and unit inputs barely
     notices; tests/test_layers.py checks at alpha ~ 1 and activations ~ 100 where it shows.)
+
+    The layer keeps only its input a between forward and backward; backward recomputes d and
+    b from it (cheaper than keeping two more activation-sized arrays, see kernels/lrn.py).
     """
+
+    x = None                       # the input, kept by forward for backward
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, name=None):
         super().__init__(name)
@@ -44,11 +51,14 @@ class LocalResponseNorm(Layer):
 
     def forward(self, x, train=True):
         self._check_rank(x, 4, "(N, C, H, W)")
-        y, d = lrn_forward(x, self.size, self.alpha, self.beta, self.k)
-        self.cache = (x, y, d)
-        return y
+        self.x = x if train else None     # all backward needs: it recomputes d (kernels/lrn.py)
+        out = POOL.empty(x.shape, x.dtype, backend.get_array_module(x))
+        return lrn_normalise(x, self.size, self.alpha, self.beta, self.k, out=out)
 
     def backward(self, dout):
-        x, y, d = self.cache
-        self.cache = None
-        return lrn_backward(dout, x, y, d, self.size, self.alpha, self.beta)
+        if self.x is None:
+            raise self._error("backward needs a forward(x, train=True) first")
+        x, self.x = self.x, None
+        out = POOL.empty(x.shape, dout.dtype, backend.get_array_module(dout))
+        return lrn_backward_from_input(dout, x, self.size, self.alpha, self.beta, self.k,
+                                       out=out)

@@ -1,8 +1,12 @@
 """Max-pooling, overlapping (kernel > stride, as in AlexNet) or not."""
 
+import numpy as np
+
+from .. import backend
 from ..kernels.im2col import conv_output_size
 from ..kernels.pool import maxpool_backward, maxpool_forward
 from .base import Layer
+from .memory import POOL
 
 
 class MaxPool2D(Layer):
@@ -15,6 +19,8 @@ class MaxPool2D(Layer):
     Ties go to the first position in row-major window order, so the result is deterministic.
     With overlap one pixel can win several windows, hence a sum, not an assignment.
     """
+
+    arg = None                       # where each max was, kept by forward for backward
 
     def __init__(self, kernel_size, stride=None, name=None):
         super().__init__(name)
@@ -36,11 +42,18 @@ class MaxPool2D(Layer):
         k = self.kernel_size
         if k > x.shape[2] or k > x.shape[3]:
             raise self._error(f"pooling window {k}x{k} is larger than the input {x.shape}")
-        y, self.arg = maxpool_forward(x, k, self.stride)
-        self.x_shape = x.shape
+        xp = backend.get_array_module(x)
+        shape = self.output_shape(x.shape)
+        out = POOL.empty(shape, x.dtype, xp), POOL.empty(shape, np.int32, xp)
+        y, arg = maxpool_forward(x, k, self.stride, out=out)
+        self.arg, self.x_shape = (arg if train else None), x.shape
         return y
 
     def backward(self, dout):
-        dx = maxpool_backward(dout, self.arg, self.x_shape, self.kernel_size, self.stride)
+        if self.arg is None:
+            raise self._error("backward needs a forward(x, train=True) first")
+        xp = backend.get_array_module(dout)
+        dx = maxpool_backward(dout, self.arg, self.x_shape, self.kernel_size, self.stride,
+                              out=POOL.empty(self.x_shape, dout.dtype, xp))
         self.arg = None
         return dx

@@ -25,10 +25,23 @@ class Sequential:
             x = layer.forward(x, train=train)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
+    def backward(self, dout, input_grad=True):
+        """dL/d(output) -> dL/d(input), filling every layer's grads.
+
+        `input_grad=False`: nothing needs dL/d(input) (training on images does not), so the
+        layers before the first one with parameters are skipped, and that one may skip its own
+        dL/dx (Conv2D and Linear do: a third of their backward work); returns None then.
+        """
+        first = 0
+        if not input_grad:
+            while first < len(self.layers) - 1 and not self.layers[first].params:
+                first += 1
+        for i in reversed(range(first, len(self.layers))):
+            layer = self.layers[i]
+            if i == first and not input_grad and getattr(layer, "can_skip_input_grad", False):
+                return layer.backward(dout, input_grad=False)
             dout = layer.backward(dout)
-        return dout
+        return dout if input_grad else None
 
     def __getitem__(self, key):
         """A layer by position or by name: net[0], net["conv1"]."""

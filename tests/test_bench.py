@@ -1,0 +1,79 @@
+"""The benchmark runs and prints its tables (no timing is checked: the machines are shared)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from numpynet import bench
+from numpynet.models import INPUT_SHAPE, alexnet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_bench(*flags):
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "numpynet.bench", *flags], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_bench_prints_its_tables():
+    done = run_bench("--small", "--batch", "2", "--repeats", "1", "--warmup", "0",
+                     "--compare", "torch", "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for text in ("matrix-product peak", "training step", "inference", "img/s", "GFLOP/s",
+                 "numpynet's first step", "per layer", "conv1", "norm2", "fc8", "inside Conv2D",
+                 "peak memory while training", "numpynet   peak"):
+        assert text in out, f"{text!r} missing from:\n{out}"
+    try:
+        import torch  # noqa: F401
+        assert "PyTorch" in out and "speed numpynet / PyTorch" in out
+    except ImportError:
+        assert "comparison skipped" in out
+
+
+def test_memory_child_reports_json():
+    done = run_bench("--child", "memory", "--small", "--batch", "1", "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["peak"] >= report["before"] > 0
+
+
+def test_gpu_without_cupy_is_a_one_line_error():
+    pytest.importorskip("numpynet.gpu.kernels")
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here")
+    except ImportError:
+        pass
+    done = run_bench("--device", "gpu", "--small", "--batch", "1", "--repeats", "1",
+                     "--no-memory")
+    assert done.returncode != 0
+    assert done.stderr.strip().startswith("error: the GPU backend needs CuPy")
+    assert "Traceback" not in done.stderr
+
+
+def test_flops_of_alexnet():
+    """The paper's network: conv1 does 105,415,200 multiply-adds per image (viz.py agrees);
+    a training step does forward + 2x forward, less conv1's input gradient."""
+    net = alexnet(1000)
+    flops = bench.network_flops(net, (1, *INPUT_SHAPE))
+    assert flops["conv1"] == (2 * 105_415_200, 2 * 105_415_200)
+    assert flops["conv2"][1] == 2 * flops["conv2"][0]
+    forward = sum(f for f, _ in flops.values())
+    assert 1.4e9 < forward < 1.5e9                     # ~724M multiply-adds per image
+    assert bench.network_flops(net, (1, *INPUT_SHAPE), train=False)["fc6"] == (2 * 9216 * 4096, 0)
+
+
+def test_restart_environment_sets_the_thread_variables(monkeypatch):
+    args = bench.parse_args(["--threads", "3", "--blas-core", "keep"])
+    for name in bench.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    env = bench.restart_environment(args)
+    assert all(env[name] == "3" for name in bench.THREAD_VARIABLES)
+    assert "OPENBLAS_CORETYPE" not in env
+    monkeypatch.setattr(os, "environ", {**os.environ, **env})
+    assert bench.restart_environment(args) is None      # already set: no restart

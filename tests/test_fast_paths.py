@@ -1,0 +1,218 @@
+"""The optimised paths compute what the plain ones compute.
+
+- the whole AlexNet, forward and backward and an SGD step, with the fast kernels equals the
+  reference kernels (float32, 2 images);
+- Conv2D gives the same result whatever its chunk size;
+- Sequential.backward(input_grad=False) gives the same parameter gradients, doing less;
+- the memory helpers (layers/memory.py) never hand out an array that is still in use;
+- gradients are written into the previous gradient arrays, with the right values;
+- for GPU arrays, the new fused kernels fall back to the GPU module's basic ones when it has
+  no fused version (tested with a stand-in GPU module).
+"""
+
+import numpy as np
+import pytest
+
+import numpynet as nn
+from numpynet import backend
+from numpynet.kernels import lrn as L
+from numpynet.layers.memory import ArrayPool, Workspace
+from numpynet.models import INPUT_SHAPE, alexnet
+
+
+@pytest.fixture
+def reference_kernels():
+    old = backend.kernels()
+    backend.use_kernels("reference")
+    yield
+    backend.use_kernels(old)
+
+
+def _train_step(net, x, labels):
+    loss = nn.SoftmaxCrossEntropy()
+    value = loss.forward(net.forward(x), labels)
+    net.backward(loss.backward(), input_grad=False)
+    nn.SGD(net).step()
+    return value, {f"{l.name}.{k}": g.copy() for l, k, _, g in net.parameters()}
+
+
+def _assert_close(a, b, name, rtol=2e-4):
+    """Equal up to float32 rounding, relative to the array's own scale."""
+    scale = max(float(np.abs(b).max()), 1e-30)
+    err = float(np.abs(a - b).max()) / scale
+    assert err < rtol, f"{name}: max difference {err:.2e} of the largest value"
+
+
+def test_whole_alexnet_fast_equals_reference(rng):
+    x = rng.standard_normal((2, *INPUT_SHAPE), dtype=np.float32) * 64
+    labels = np.array([3, 997])
+    fast_net, ref_net = alexnet(1000, seed=0), alexnet(1000, seed=0)   # same weights, masks
+    fast_loss, fast_grads = _train_step(fast_net, x, labels)
+    old = backend.kernels()
+    backend.use_kernels("reference")
+    try:
+        ref_loss, ref_grads = _train_step(ref_net, x, labels)
+    finally:
+        backend.use_kernels(old)
+    assert fast_loss == pytest.approx(ref_loss, rel=1e-5)
+    for key, g in ref_grads.items():
+        assert fast_grads[key].dtype == np.float32
+        _assert_close(fast_grads[key], g, key)
+    for (layer, name, w, _), (_, _, w_ref, _) in zip(fast_net.parameters(), ref_net.parameters()):
+        _assert_close(w, w_ref, f"{layer.name}.{name} after the SGD step", rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", [(5, 4, 9, 8, 6, 3, 2, 1, 2), (3, 3, 11, 11, 4, 5, 4, 2, 1)])
+def test_conv_chunks_do_not_change_the_result(case, kernels, rng, monkeypatch):
+    N, C, H, W, F, k, s, p, g = case
+    layer = nn.Conv2D(C, F, k, stride=s, padding=p, groups=g, rng=0)
+    for name in layer.params:
+        layer.params[name] = rng.standard_normal(layer.params[name].shape)
+    x = rng.standard_normal((N, C, H, W))
+    results = []
+    for chunk_bytes in (1, 2 * 8 * C * k * k * H * W, 10**9):   # 1 image, 2 images, all
+        monkeypatch.setattr(nn.Conv2D, "chunk_bytes", chunk_bytes)
+        y = layer.forward(x)
+        dx = layer.backward(np.cos(y))
+        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [(3, 4, 9, 8, 6, 3, 1, 2), (2, 3, 7, 7, 4, 5, 2, 1),
+                                  (2, 2, 5, 6, 4, 3, 0, 1)])
+def test_conv_wide_columns_equal_the_standard_ones(case, kernels, rng, monkeypatch):
+    """Stride 1: the wide layout (wrap-around columns dropped, zero gradient) changes nothing."""
+    N, C, H, W, F, k, p, g = case
+    layer = nn.Conv2D(C, F, k, padding=p, groups=g, rng=0)
+    for name in layer.params:
+        layer.params[name] = rng.standard_normal(layer.params[name].shape)
+    x = rng.standard_normal((N, C, H, W))
+    results = []
+    for wide in (True, False):
+        monkeypatch.setattr(nn.Conv2D, "wide_columns", wide)
+        y = layer.forward(x)
+        dx = layer.backward(np.cos(y))
+        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_backward_without_input_gradient(rng):
+    """input_grad=False: the same parameter gradients, None returned, leading layers without
+    parameters (AlexNet's Scale) skipped."""
+    net = nn.Sequential(nn.Scale(0.5), nn.Conv2D(3, 4, 3, rng=0), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 5 * 5, 3, rng=1))
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    dout = rng.standard_normal((2, 3)).astype(np.float32)
+    net.forward(x)
+    dx = net.backward(dout)
+    full = {f"{l.name}.{k}": g.copy() for l, k, _, g in net.parameters()}
+    net.forward(x)
+    assert net.backward(dout, input_grad=False) is None
+    for l, k, _, g in net.parameters():
+        np.testing.assert_array_equal(g, full[f"{l.name}.{k}"])
+    assert dx.shape == x.shape
+
+
+def test_eval_mode_keeps_nothing_for_backward(rng):
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    for layer in (nn.Conv2D(3, 4, 3, rng=0), nn.ReLU(), nn.LocalResponseNorm(),
+                  nn.MaxPool2D(2)):
+        y = layer.forward(x, train=False)
+        with pytest.raises(ValueError, match="backward needs a forward"):
+            layer.backward(np.ones_like(y))
+
+
+def test_gradients_are_written_into_the_previous_arrays(rng):
+    for layer, x in ((nn.Linear(5, 3, rng=0), rng.standard_normal((4, 5))),
+                     (nn.Conv2D(2, 3, 3, rng=0), rng.standard_normal((2, 2, 5, 5)))):
+        x = x.astype(np.float32)
+        layer.backward(np.ones_like(layer.forward(x)))
+        first = layer.grads["W"]
+        y = layer.forward(2 * x)
+        layer.backward(np.ones_like(y))
+        assert layer.grads["W"] is first                          # the same array ...
+        fresh = nn.Linear(5, 3) if isinstance(layer, nn.Linear) else nn.Conv2D(2, 3, 3)
+        fresh.params = {k: v.copy() for k, v in layer.params.items()}
+        fresh.backward(np.ones_like(fresh.forward(2 * x)))
+        np.testing.assert_allclose(first, fresh.grads["W"], rtol=1e-6)   # ... new values
+
+
+def test_fast_kernels_keep_float32(rng):
+    x = rng.standard_normal((2, 8, 7, 7)).astype(np.float32)
+    for layer in (nn.Conv2D(8, 4, 3, padding=1, groups=2, rng=0), nn.ReLU(),
+                  nn.LocalResponseNorm(5), nn.MaxPool2D(3, 2), nn.Scale(0.5)):
+        y = layer.forward(x)
+        assert y.dtype == np.float32, type(layer).__name__
+        assert layer.backward(np.ones_like(y)).dtype == np.float32, type(layer).__name__
+
+
+# --------------------------------------------------------------------------- memory helpers
+
+def test_pool_reuses_only_arrays_nobody_holds():
+    pool = ArrayPool()
+    a = pool.empty((10, 10), np.float32)
+    b = pool.empty((10, 10), np.float32)
+    assert not np.shares_memory(a, b)
+    a_address = a.__array_interface__["data"][0]
+    del a
+    c = pool.empty((10, 10), np.float32)                 # a's memory, free again
+    assert c.__array_interface__["data"][0] == a_address
+    view = c[3:]
+    del c
+    d = pool.empty((10, 10), np.float32)                 # the view keeps c's memory in use
+    assert not np.shares_memory(d, view) and not np.shares_memory(d, b)
+    assert len(pool._blocks) == 3
+
+
+def test_pool_matches_sizes_within_a_factor_two():
+    pool = ArrayPool()
+    big = pool.empty((100,), np.float64)
+    address = big.__array_interface__["data"][0]
+    del big
+    small = pool.empty((100,), np.float32)               # 400 of 800 bytes: reused
+    assert small.__array_interface__["data"][0] == address and small.dtype == np.float32
+    del small
+    tiny = pool.empty((10,), np.float32)                 # 40 bytes: not worth 800
+    assert tiny.__array_interface__["data"][0] != address
+
+
+def test_pool_frees_arrays_unused_for_long():
+    pool = ArrayPool()
+    pool.idle_limit = 10
+    pool.empty((1000,), np.float32)                      # dropped at once: free from now on
+    keep = [pool.empty((10,), np.float32) for _ in range(5)]
+    assert pool.nbytes() == 4000 + 5 * 40                # idle for 5 requests: kept
+    keep += [pool.empty((10,), np.float32) for _ in range(6)]
+    assert pool.nbytes() == 11 * 40                      # idle for 11: freed
+
+
+def test_workspace_hands_out_views_of_one_array():
+    ws = Workspace()
+    a = ws.get("cols", (4, 6), np.float32)
+    b = ws.get("cols", (2, 6), np.float32)
+    assert np.shares_memory(a, b) and b.shape == (2, 6) and b.flags.c_contiguous
+    c = ws.get("cols", (5, 6), np.float32)               # larger: new memory
+    assert not np.shares_memory(a, c)
+    assert ws.get("cols", (2, 2), np.float64).dtype == np.float64
+
+
+# --------------------------------------------------------------------------- GPU fallbacks
+
+class FakeGPUKernels:
+    """A GPU kernel module with only the basic LRN kernels (no fused ones)."""
+    lrn_forward = staticmethod(L.lrn_forward_reference)
+    lrn_backward = staticmethod(L.lrn_backward_reference)
+
+
+def test_new_lrn_kernels_fall_back_to_the_gpu_modules_basic_ones(rng, monkeypatch):
+    monkeypatch.setattr(backend, "kernel_path", lambda x: "gpu")
+    monkeypatch.setattr(L, "gpu_kernels", lambda: FakeGPUKernels)
+    a = rng.standard_normal((2, 6, 3, 3)) * 10
+    g = rng.standard_normal(a.shape)
+    b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
+    np.testing.assert_allclose(L.lrn_normalise(a, 5, 0.1, 0.75, 2.0), b)
+    np.testing.assert_allclose(L.lrn_backward_from_input(g, a, 5, 0.1, 0.75, 2.0),
+                               L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))

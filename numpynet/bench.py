@@ -7,11 +7,14 @@
 What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a random batch:
 
 - the training step: forward, softmax loss, backward and the SGD update (momentum 0.9, weight
-  decay 5e-4), and inference (forward with train=False); median and spread over `--repeats`
-  steps after `--warmup` steps. The first step of the process is timed on its own: it includes
-  Numba's compilation (or loading the compiled kernels from its cache).
+  decay 5e-4), and inference (forward with train=False; `--eval`: only that); median and
+  spread over `--repeats` steps after `--warmup` steps. The first step of the process is timed
+  on its own: it includes Numba's compilation (or loading the compiled kernels from its cache).
+  With `--compare torch` the two frameworks take their steps in turns, so that a busy spell of
+  a shared machine slows both; the CPU s column (process CPU time per step, all threads) is
+  less disturbed by other programs than the wall clock.
 - per layer: forward and backward time, share of the step, GFLOP/s; inside the convolutions,
-  the time spent in im2col/col2im.
+  the time spent in im2col/col2im (both layouts, see kernels/im2col.py).
 - achieved GFLOP/s against the machine's matrix-product peak, measured in the same run as a
   4096 x 4096 float32 `A @ B`.
 - `--memory`: the peak resident memory of a training step, for each framework in a fresh
@@ -25,10 +28,16 @@ itself once with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS and NUMB
 set. It also checks which kernels OpenBLAS picked: the OpenBLAS that NumPy ships does not know
 some recent AVX-512 processors (AMD Zen 4 and 5) and runs its AVX2 "Haswell" kernels there, at
 half the speed; `--blas-core auto` (the default) then restarts with OPENBLAS_CORETYPE=SkylakeX,
-and says so. (Set OPENBLAS_CORETYPE yourself for training on such a machine.)
+and says so. And it sets OPENBLAS_THREAD_TIMEOUT=4, so that OpenBLAS's idle threads sleep at
+once instead of spinning on the cores Numba's kernels need next (13% off a training step on 2
+cores). For training outside the benchmark, set these variables yourself:
+
+    OPENBLAS_CORETYPE=SkylakeX OPENBLAS_THREAD_TIMEOUT=4 python -m numpynet.train ...
 
 PyTorch is never needed by numpynet: it is imported here only for `--compare torch`, and the
-comparison is skipped with a note when it is not installed.
+comparison is skipped with a note when it is not installed. Its network is built layer for layer
+from numpynet's, with the same weights (the run starts by checking that both give the same
+logits), LRN's alpha converted to PyTorch's convention (layers/lrn.py).
 """
 
 import argparse
@@ -166,6 +175,9 @@ def cpu_name():
 def restart_environment(args):
     """The environment variables the benchmark must start with, or None if it already has them."""
     env = {name: str(args.threads) for name in THREAD_VARIABLES}
+    # OpenBLAS's idle threads spin for a while after each product (2^28 cycles by default),
+    # on the cores that Numba's kernels, run between the products, then want: 2^4 cycles.
+    env["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")
     core = args.blas_core
     if core == "auto":
         core = None
@@ -438,22 +450,39 @@ class TorchRunner:
 
 # --------------------------------------------------------------------------- measuring
 
-def measure(runner, args, clock, train):
-    """First step, then warm-up, then `repeats` timed steps: {'first': s, 'steps': [s, ...]}."""
-    step = runner.train_step if train else runner.infer
-    first, _ = clock(step)
-    for _ in range(args.warmup):
-        clock(step)
-    return {"first": first, "steps": [clock(step)[0] for _ in range(args.repeats)]}
+def measure(runners, args, clock, train):
+    """Per runner: the first step, `warmup` more, then `repeats` timed steps, taken in turns
+    (numpynet, PyTorch, numpynet, ...) so that a slow spell of a shared machine falls on both.
+    Returns {name: {'first': s, 'steps': [s, ...], 'cpu': [s, ...]}} (cpu: process CPU time,
+    all threads, which a busy machine inflates less than the wall clock)."""
+    results = {}
+    for r in runners:
+        step = r.train_step if train else r.infer
+        results[r.name] = {"first": clock(step)[0], "steps": [], "cpu": []}
+        for _ in range(args.warmup):
+            clock(step)
+    for _ in range(args.repeats):
+        for r in runners:
+            cpu = time.process_time()
+            seconds, _ = clock(r.train_step if train else r.infer)
+            results[r.name]["steps"].append(seconds)
+            results[r.name]["cpu"].append(time.process_time() - cpu)
+    return results
 
 
-def numpynet_layer_times(runner, args, clock, train):
-    times = {}
-    step = runner.train_step if train else runner.infer
-    with runner.layer_timers(clock, times):
-        for _ in range(args.repeats):
+def layer_times(runners, args, clock, train):
+    """Per-layer times of numpynet (and PyTorch), one instrumented step each in turns."""
+    net = runners[0].net
+    times, torch_times = {}, {}
+    step = runners[0].train_step if train else runners[0].infer
+    for _ in range(args.repeats):
+        with runners[0].layer_timers(clock, times):
             step()
-    return times
+        if len(runners) == 2:
+            for key, t in runners[1].layer_times(clock, 1, [l.name for l in net.layers],
+                                                 train).items():
+                torch_times.setdefault(key, []).extend(t)
+    return times, (torch_times or None)
 
 
 def _status_bytes(field):
@@ -528,7 +557,8 @@ def header(args, peak):
         f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()}, NumPy {np.__version__}, "
         f"Numba {numba.__version__}",
-        f"BLAS: {blas['config']}; kernels {core}",
+        f"BLAS: {blas['config']}; kernels {core}; OPENBLAS_THREAD_TIMEOUT="
+        f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(default)')}",
         f"threads: {args.threads} for BLAS, Numba ({numba.get_num_threads()} running, threading "
         f"layer {numba.config.THREADING_LAYER}) and PyTorch",
         f"network: AlexNet{' (--small: width 1/8)' if args.small else ''}, preset "
@@ -542,13 +572,15 @@ def header(args, peak):
 
 
 def overall_table(results, batch, flops, peak):
-    """One line per framework: median, spread, images/s, GFLOP/s and % of the peak."""
-    lines = [f"  {'':<16}{'median':>10}{'spread':>18}{'img/s':>9}{'GFLOP/s':>9}{'% peak':>8}"]
+    """One line per framework: median, spread, images/s, GFLOP/s, % of the peak, CPU time."""
+    lines = [f"  {'':<20}{'median':>9}{'spread':>17}{'img/s':>8}{'GFLOP/s':>9}{'% peak':>8}"
+             f"{'CPU s':>7}"]
     for name, r in results.items():
         s = summary(r["steps"])
         gflops = flops / s["median"] / 1e9
-        lines.append(f"  {name:<16}{s['median']:>9.3f}s{s['min']:>9.3f}-{s['max']:.3f}s"
-                     f"{batch / s['median']:>9.1f}{gflops:>9.0f}{100 * gflops / peak:>7.0f}%")
+        lines.append(f"  {name:<20}{s['median']:>8.3f}s{s['min']:>9.3f}-{s['max']:.3f}s"
+                     f"{batch / s['median']:>8.1f}{gflops:>9.0f}{100 * gflops / peak:>7.0f}%"
+                     f"{statistics.median(r['cpu']):>7.2f}")
     if len(results) == 2:
         (a, ra), (b, rb) = results.items()
         ratio = statistics.median(rb["steps"]) / statistics.median(ra["steps"])
@@ -595,6 +627,62 @@ def layer_table(net, times, flops, step_seconds, repeats, torch_times=None):
 
 # --------------------------------------------------------------------------- main
 
+def report_speed(runners, args, clock, peak):
+    """The training-step and inference tables (and per layer, unless --no-layers)."""
+    net = runners[0].net
+    for train in ([False] if args.eval else [True, False]):
+        flops = network_flops(net, (args.batch, *args.input_shape), train=train)
+        results = measure(runners, args, clock, train)
+        print("\ntraining step (forward + loss + backward + SGD update):" if train
+              else "\ninference (forward, train=False):")
+        print(overall_table(results, args.batch, sum(f + b for f, b in flops.values()), peak))
+        step = statistics.median(results["numpynet"]["steps"])
+        if train:
+            first = results["numpynet"]["first"]
+            print(f"  numpynet's first step: {first:.2f} s (includes Numba compilation or "
+                  f"cache loading: {first - step:.2f} s more than later steps)")
+        if args.layers and (train or args.eval):
+            times, torch_times = layer_times(runners, args, clock, train)
+            print(f"\nper layer ({'training step' if train else 'inference'}, medians of "
+                  f"{args.repeats}; % of numpynet's step; speed = PyTorch time / numpynet time):")
+            print(layer_table(net, times, flops, step, args.repeats, torch_times))
+
+
+def report_agreement(runners):
+    """Both frameworks' inference logits on the same batch: the same network, computed twice."""
+    ours = backend.to_numpy(runners[0].infer())
+    theirs = runners[1].infer().cpu().numpy()
+    err = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
+    print(f"\nsame network, same weights: inference logits of numpynet and PyTorch differ by "
+          f"at most {err:.1e} of the largest")
+
+
+def report_memory(args, frameworks):
+    print("\npeak memory while training (a fresh process per framework; resident-set "
+          "high-water mark over steps 2-3; 'step' = that peak minus the resident memory "
+          "before the first step, which holds the imports, the weights and the batch):")
+    if args.device == "gpu":
+        print("  (measured on the CPU only: skipped)")
+        return
+    peaks = {}
+    for fw in frameworks:
+        _, m = run_child(args, "memory", fw)
+        peaks[fw] = m["peak"]
+        print(f"  {fw:<10} peak {gb(m['peak'])}   step {gb(m['peak'] - m['before'])}")
+    if len(peaks) == 2:
+        print(f"  numpynet / PyTorch peak: {peaks['numpynet'] / peaks['torch']:.2f}x")
+
+
+def report_startup(args):
+    print("\nstart-up: fresh process, import + build + first training step at batch 2:")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"NUMBA_CACHE_DIR": cache}
+        cold, _ = run_child(args, "startup", batch=2, env=env)
+        warm, _ = run_child(args, "startup", batch=2, env=env)
+    print(f"  empty Numba cache (compiles every kernel): {cold:.1f} s; "
+          f"with the cache it left: {warm:.1f} s")
+
+
 def run(args):
     clock = Clock(args.device)
     if args.device == "gpu":
@@ -604,63 +692,24 @@ def run(args):
             sys.exit(f"error: {e}")
     else:
         set_threads(args.threads)
-    xp = backend.xp_for(args.device)
-    peak = matmul_peak(xp, clock)
+    peak = matmul_peak(backend.xp_for(args.device), clock)
     print(header(args, peak), flush=True)
 
-    torch = import_torch() if args.compare == "torch" else None
     runners = [NumpynetRunner(args)]
     if args.compare == "torch":
+        torch = import_torch()
         if torch is None:
             print("\n--compare torch: PyTorch is not installed here; comparison skipped "
                   "(pip install torch)")
         else:
             runners.append(TorchRunner(args, torch, runners[0]))
-    net = runners[0].net
-    modes = [False] if args.eval else [True, False]
-    for train in modes:
-        flops = network_flops(net, (args.batch, *args.input_shape), train=train)
-        total = sum(f + b for f, b in flops.values())
-        results = {r.name: measure(r, args, clock, train) for r in runners}
-        what = ("training step (forward + loss + backward + SGD update)" if train
-                else "inference (forward, train=False)")
-        print(f"\n{what}:")
-        print(overall_table(results, args.batch, total, peak))
-        first = results["numpynet"]["first"]
-        if train:
-            print(f"  numpynet's first step: {first:.2f} s (includes Numba compilation or "
-                  f"cache loading: {first - statistics.median(results['numpynet']['steps']):.2f}"
-                  f" s more than later steps)")
-        if args.layers and (train or args.eval):
-            times = numpynet_layer_times(runners[0], args, clock, train)
-            torch_times = (runners[1].layer_times(clock, args.repeats,
-                                                  [l.name for l in net.layers], train)
-                           if len(runners) == 2 else None)
-            step = statistics.median(results["numpynet"]["steps"])
-            print(f"\nper layer ({'training step' if train else 'inference'}, medians of "
-                  f"{args.repeats}; % of numpynet's step; speed = PyTorch time / numpynet time):")
-            print(layer_table(net, times, flops, step, args.repeats, torch_times))
-
+    if len(runners) == 2:
+        report_agreement(runners)                  # before either trains its copy
+    report_speed(runners, args, clock, peak)
     if args.memory and not args.eval:
-        print("\npeak memory while training (a fresh process per framework; resident-set "
-              "high-water mark over steps 2-3; 'step' = that peak minus the resident memory "
-              "before the first step, which holds the imports, the weights and the batch):")
-        if args.device == "gpu":
-            print("  (CPU only: skipped on the GPU)")
-        else:
-            frameworks = ["numpynet"] + (["torch"] if len(runners) == 2 else [])
-            for fw in frameworks:
-                _, m = run_child(args, "memory", fw)
-                print(f"  {fw:<10} peak {gb(m['peak'])}   step {gb(m['peak'] - m['before'])}")
-
+        report_memory(args, ["numpynet", "torch"][:len(runners)])
     if args.startup:
-        print("\nstart-up: fresh process, import + build + first training step at batch 2:")
-        with tempfile.TemporaryDirectory() as cache:
-            env = {"NUMBA_CACHE_DIR": cache}
-            cold, _ = run_child(args, "startup", batch=2, env=env)
-            warm, _ = run_child(args, "startup", batch=2, env=env)
-        print(f"  empty Numba cache (compiles every kernel): {cold:.1f} s; "
-              f"with the cache it left: {warm:.1f} s")
+        report_startup(args)
 
 
 def main(argv=None, restart=False):

@@ -31,6 +31,7 @@ def test_bench_prints_its_tables():
     try:
         import torch  # noqa: F401
         assert "PyTorch" in out and "speed numpynet / PyTorch" in out
+        assert "same network, same weights" in out and "numpynet / PyTorch peak" in out
     except ImportError:
         assert "comparison skipped" in out
 
@@ -68,12 +69,18 @@ def test_flops_of_alexnet():
     assert bench.network_flops(net, (1, *INPUT_SHAPE), train=False)["fc6"] == (2 * 9216 * 4096, 0)
 
 
+def test_startup_child_runs_a_training_step():
+    done = run_bench("--child", "startup", "--small", "--batch", "1", "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ok": True}
+
+
 def test_restart_environment_sets_the_thread_variables(monkeypatch):
     args = bench.parse_args(["--threads", "3", "--blas-core", "keep"])
     for name in bench.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     env = bench.restart_environment(args)
     assert all(env[name] == "3" for name in bench.THREAD_VARIABLES)
-    assert "OPENBLAS_CORETYPE" not in env
+    assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_THREAD_TIMEOUT" in env
     monkeypatch.setattr(os, "environ", {**os.environ, **env})
     assert bench.restart_environment(args) is None      # already set: no restart

@@ -15,17 +15,12 @@ import pytest
 
 import numpynet as nn
 from numpynet import backend
+from numpynet.kernels import im2col as K
 from numpynet.kernels import lrn as L
+from numpynet.kernels import pool as P
+from numpynet.kernels import sgd as S
 from numpynet.layers.memory import ArrayPool, Workspace
 from numpynet.models import INPUT_SHAPE, alexnet
-
-
-@pytest.fixture
-def reference_kernels():
-    old = backend.kernels()
-    backend.use_kernels("reference")
-    yield
-    backend.use_kernels(old)
 
 
 def _train_step(net, x, labels):
@@ -216,3 +211,38 @@ def test_new_lrn_kernels_fall_back_to_the_gpu_modules_basic_ones(rng, monkeypatc
     np.testing.assert_allclose(L.lrn_normalise(a, 5, 0.1, 0.75, 2.0), b)
     np.testing.assert_allclose(L.lrn_backward_from_input(g, a, 5, 0.1, 0.75, 2.0),
                                L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))
+
+
+class BasicGPUKernels:
+    """A stand-in for numpynet/gpu/kernels.py with only the functions it is promised to have
+    (the reference twins, with the GPU signatures: no `out`)."""
+    im2col = staticmethod(lambda x, kh, kw, stride, pad: K.im2col_reference(x, kh, kw, stride,
+                                                                             pad))
+    col2im = staticmethod(lambda cols, shape, kh, kw, stride, pad: K.col2im_reference(
+        cols, shape, kh, kw, stride, pad))
+    maxpool_forward = staticmethod(lambda x, k, s: P.maxpool_forward_reference(x, k, s))
+    maxpool_backward = staticmethod(lambda d, arg, shape, k, s: P.maxpool_backward_reference(
+        d, arg, shape, k, s))
+    lrn_forward = staticmethod(L.lrn_forward_reference)
+    lrn_backward = staticmethod(L.lrn_backward_reference)
+
+
+def test_layers_run_on_a_gpu_module_with_only_the_basic_kernels(rng, monkeypatch):
+    """The dispatch's fall-backs: no wide im2col, no fused LRN, no SGD kernel on the 'GPU'."""
+    net = nn.Sequential(nn.Conv2D(3, 4, 3, padding=1, rng=0), nn.ReLU(),
+                        nn.LocalResponseNorm(3, alpha=0.1), nn.MaxPool2D(3, 2),
+                        nn.Conv2D(4, 4, 3, padding=1, groups=2, rng=1), nn.Flatten(),
+                        nn.Linear(4 * 3 * 3, 5, rng=2))
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    dout = rng.standard_normal((2, 5)).astype(np.float32)
+    y_ref = net.forward(x)
+    dx_ref = net.backward(dout)
+    grads_ref = [g.copy() for _, _, _, g in net.parameters()]
+    monkeypatch.setattr(backend, "kernel_path", lambda a: "gpu")
+    for module in (K, L, P, S):
+        monkeypatch.setattr(module, "gpu_kernels", lambda: BasicGPUKernels)
+    np.testing.assert_allclose(net.forward(x), y_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.backward(dout), dx_ref, rtol=1e-5, atol=1e-6)
+    for (_, _, _, g), g_ref in zip(net.parameters(), grads_ref):
+        np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-6)
+    nn.SGD(net).step()                                   # the reference update, in place

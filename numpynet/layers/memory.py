@@ -21,8 +21,10 @@ handed out again; one that stays unused for a while is given back to the system.
 
     y = POOL.empty((128, 96, 55, 55), np.float32)     # new memory, or a free array reused
 
-Both are module-level and shared by all layers (the layers run one after the other). Neither
-does anything for CuPy arrays (CuPy has its own memory pool): they just allocate.
+Both are module-level and shared by all layers (the layers run one after the other), so do not
+run two networks in two Python threads at the same time (Numba's workqueue threading layer,
+kernels/__init__.py, does not allow that either). Neither does anything for CuPy arrays (CuPy
+has its own memory pool): they just allocate.
 """
 
 import sys

@@ -15,6 +15,8 @@ CONV_CASES = [  # (N, C, H, W, kh, kw, stride, pad)
     (1, 2, 11, 11, 5, 5, 4, 2),        # big stride (conv1-like)
     (3, 4, 6, 5, 2, 3, 1, 2),          # non-square kernel, pad > kernel/2
     (1, 1, 4, 4, 4, 4, 1, 0),          # kernel = input
+    (2, 2, 12, 9, 5, 4, 3, 2),         # padded width 13 not a multiple of the stride
+    (1, 3, 31, 31, 11, 11, 4, 0),      # conv1's shape, smaller
 ]
 
 
@@ -39,6 +41,14 @@ def test_col2im_numba_equals_reference(case, dtype, rng):
     fast = K.col2im_numba(cols, (N, C, H, W), kh, kw, s, p)
     np.testing.assert_allclose(fast, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_im2col_uses_a_scratch_array(rng):
+    x = rng.standard_normal((2, 3, 12, 9)).astype(np.float32)
+    scratch = np.full(2 * 3 * 16 * (13 + 2), np.nan, np.float32)     # N*C*Hp*(Wp + s - 1)
+    np.testing.assert_array_equal(K.im2col_numba(x, 5, 4, 3, 2, scratch=scratch),
+                                  K.im2col_reference(x, 5, 4, 3, 2))
+    assert not np.isnan(scratch[:2 * 3 * 16 * 3 * 5]).any()          # the phase planes
 
 
 def test_col2im_is_the_adjoint_of_im2col(rng):
@@ -233,8 +243,8 @@ def test_col2im_wide_is_the_adjoint_of_im2col_wide(rng):
     x = rng.standard_normal((N, C, H, W))
     cols = K.im2col_wide_reference(x, kh, kw, p)
     c = rng.standard_normal(cols.shape)
-    assert np.sum(cols * c) == pytest.approx(np.sum(x * K.col2im_wide_reference(c, x.shape, kh,
-                                                                                  kw, p)), rel=1e-12)
+    back = K.col2im_wide_reference(c, x.shape, kh, kw, p)
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-12)
 
 
 def test_wide_kernels_use_a_scratch_array(rng):
@@ -243,3 +253,21 @@ def test_wide_kernels_use_a_scratch_array(rng):
     np.testing.assert_array_equal(K.im2col_wide_numba(x, 3, 3, 1, scratch=scratch),
                                   K.im2col_wide_reference(x, 3, 3, 1))
     assert not np.isnan(scratch).any()                   # the padded planes were built there
+
+
+@pytest.mark.parametrize("Wq", [5, 7])                  # standard and wide layouts
+def test_product_image_layout_numba_equals_reference(Wq, rng):
+    F, N, Ho, Wo = 4, 3, 2, 5
+    out = rng.standard_normal((F, N, Ho, Wq)).astype(np.float32)
+    bias = rng.standard_normal(F).astype(np.float32)
+    y_ref, y_fast = (np.full((N, F, Ho, Wo), np.nan, np.float32) for _ in range(2))
+    K.columns_to_images_reference(out, bias, y_ref)
+    K.columns_to_images_numba(out, bias, y_fast)
+    np.testing.assert_array_equal(y_fast, y_ref)
+    np.testing.assert_array_equal(y_ref[1, 2], out[2, 1, :, :Wo] + bias[2])
+    dout = rng.standard_normal((N, F, Ho, Wo)).astype(np.float32)
+    D_ref, D_fast = (np.full((F, N, Ho, Wq), np.nan, np.float32) for _ in range(2))
+    K.images_to_columns_reference(dout, D_ref)
+    K.images_to_columns_numba(dout, D_fast)
+    np.testing.assert_array_equal(D_fast, D_ref)
+    assert np.all(D_ref[..., Wo:] == 0) and np.array_equal(D_ref[2, 1, :, :Wo], dout[1, 2])

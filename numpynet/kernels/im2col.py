@@ -38,10 +38,13 @@ Two implementations of each function:
   batch. Short, plain array code (it runs on CuPy unchanged).
 - `*_numba`: the same arithmetic as explicit loops compiled by Numba, in parallel over rows
   (im2col) or over (image, channel) planes (col2im, so no two threads add into the same pixel).
-  For each filter offset the range of outputs whose input falls inside the image is worked out
-  once (`_inside`), so the inner loops are plain copies with no bounds test, over views (a loop
-  index into a view is known to be >= 0: Numba's negative-index check drops out and the loop
-  vectorises).
+  im2col first pads the input and splits every image row into its `stride` phases
+  (`_phase_planes_kernel`: for stride 4, the columns 0, 4, 8, ..., then 1, 5, 9, ...): a window
+  row, which picks every stride-th column, is then one contiguous run, and im2col is nothing
+  but copies of such runs (a strided gather, for conv1, took twice as long). col2im works out
+  once per filter offset the range of outputs whose input falls inside the image (`_inside`),
+  so its inner loops add with no bounds test, over views (a loop index into a view is known to
+  be >= 0: Numba's negative-index check drops out and the loop vectorises).
 `im2col`, `col2im`, `im2col_wide`, `col2im_wide` pick one according to `numpynet.backend`.
 
 All accept `out=`, an array to write the result into: `Conv2D` runs the batch through in
@@ -154,6 +157,26 @@ def col2im_wide_reference(cols, x_shape, kh, kw, pad=0, out=None):
     return x
 
 
+# --------------------------------------------------------------------------- product <-> images
+
+def columns_to_images_reference(out, bias, y):
+    """The product W @ cols, as (F, N, Ho, Wq), -> y (N, F, Ho, Wo) + bias: transpose the first
+    two axes, drop the wrap-around columns ow >= Wo (if any), add bias[f]. Writes y."""
+    xp = backend.get_array_module(out)
+    Wo = y.shape[3]
+    xp.add(out[..., :Wo].transpose(1, 0, 2, 3), bias.reshape(1, -1, 1, 1), out=y)
+    return y
+
+
+def images_to_columns_reference(dout, D):
+    """dL/dy (N, F, Ho, Wo) -> D (F, N, Ho, Wq), laid out like the product, with zeros in the
+    wrap-around columns (so that they contribute nothing to dW and dx). Writes D."""
+    Wo = dout.shape[3]
+    D[..., :Wo] = dout.transpose(1, 0, 2, 3)
+    D[..., Wo:] = 0
+    return D
+
+
 # --------------------------------------------------------------------------- Numba
 
 @numba.njit(inline="always")
@@ -165,28 +188,40 @@ def _inside(offset, stride, pad, size, count):
 
 
 @numba.njit(parallel=True, cache=True)
-def _im2col_kernel(x, kh, kw, stride, pad, Ho, Wo, cols):
+def _phase_planes_kernel(x, stride, pad, phases):
+    """phases[n, c, h, r, q] = xpad[n, c, h, q*stride + r]: the padded input with each row
+    split into its `stride` phases (0 in the padding). Window row (i, j) of output row oh is
+    then phases[n, c, oh*stride + i, j % stride, j // stride:][:Wo], one contiguous run."""
     N, C, H, W = x.shape
+    Hp, s, Q = phases.shape[2], phases.shape[3], phases.shape[4]
+    for nc in numba.prange(N * C):                 # one (image, channel) plane per task
+        n, c = nc // C, nc % C
+        for h in range(Hp):
+            for r in range(s):
+                dst = phases[n, c, h, r]
+                if h < pad or h >= H + pad:        # a padding row
+                    dst[:] = 0
+                    continue
+                src = x[n, c, h - pad]
+                for q in range(Q):
+                    w = q * s + r - pad
+                    dst[q] = src[w] if 0 <= w < W else 0
+
+
+@numba.njit(parallel=True, cache=True)
+def _im2col_kernel(phases, kh, kw, stride, Ho, Wo, cols):
+    N, C = phases.shape[0], phases.shape[1]
     P = Ho * Wo
-    flat = x.reshape(-1)
     for row in numba.prange(C * kh * kw):          # one row (c, i, j) per task
         c = row // (kh * kw)
         i = (row // kw) % kh
         j = row % kw
-        oh0, oh1 = _inside(i, stride, pad, H, Ho)
-        ow0, ow1 = _inside(j, stride, pad, W, Wo)
+        r, q0 = j % stride, j // stride            # the phase of column j, and where it starts
         out = cols[row]
         for n in range(N):
-            base = n * P
-            out[base:base + oh0 * Wo] = 0              # windows in the top padding
-            out[base + oh1 * Wo:base + P] = 0          # ... and in the bottom padding
-            for oh in range(oh0, oh1):
-                dst = base + oh * Wo                   # cols[row, (n, oh, 0)]
-                src = ((n * C + c) * H + oh * stride + i - pad) * W + j - pad   # x[n, c, h, 0]
-                out[dst:dst + ow0] = 0
-                out[dst + ow1:dst + Wo] = 0
-                # the inputs of outputs ow0..ow1-1: one strided slice (contiguous if stride 1)
-                out[dst + ow0:dst + ow1] = flat[src + ow0 * stride:src + ow1 * stride:stride]
+            for oh in range(Ho):
+                dst = n * P + oh * Wo              # cols[row, (n, oh, 0)]
+                out[dst:dst + Wo] = phases[n, c, oh * stride + i, r, q0:q0 + Wo]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -206,7 +241,8 @@ def _col2im_kernel(cols, kh, kw, stride, pad, Ho, Wo, x):
                 for oh in range(oh0, oh1):
                     h0 = (oh * stride + i - pad) * W + j - pad     # x[n, c, h, 0]
                     col = n * P + oh * Wo                          # cols[row, (n, oh, 0)]
-                    _add(plane[h0 + ow0 * stride:h0 + ow1 * stride:stride], src[col + ow0:col + ow1])
+                    _add(plane[h0 + ow0 * stride:h0 + ow1 * stride:stride],
+                         src[col + ow0:col + ow1])
 
 
 @numba.njit(inline="always")
@@ -216,12 +252,16 @@ def _add(dst, src):
         dst[q] += src[q]
 
 
-def im2col_numba(x, kh, kw, stride=1, pad=0, out=None):
-    """Same result as `im2col_reference`, compiled; `x` is (N, C, H, W)."""
+def im2col_numba(x, kh, kw, stride=1, pad=0, out=None, scratch=None):
+    """Same result as `im2col_reference`, compiled; `x` is (N, C, H, W). `scratch`: optional
+    array (any shape) of at least N*C*Hp*stride*ceil(Wp/stride) elements for the phase planes."""
     N, C, H, W = x.shape
     Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
     cols = _output(out, (C * kh * kw, N * Ho * Wo), x.dtype, np)
-    _im2col_kernel(np.ascontiguousarray(x), kh, kw, stride, pad, Ho, Wo, cols)
+    Q = -(-(W + 2 * pad) // stride)                # ceil(Wp / stride) columns per phase
+    phases = _scratch_array((N, C, H + 2 * pad, stride, Q), x.dtype, scratch)
+    _phase_planes_kernel(np.ascontiguousarray(x), stride, pad, phases)
+    _im2col_kernel(phases, kh, kw, stride, Ho, Wo, cols)
     return cols
 
 
@@ -281,12 +321,17 @@ def _col2im_wide_kernel(cols, kh, kw, pad, L, x, planes):
             x[n, c, h] = plane[(h + pad) * Wp + pad:(h + pad) * Wp + pad + W]
 
 
+def _scratch_array(shape, dtype, scratch):
+    """An array of `shape` in the memory of `scratch` if it is big enough, else a new one."""
+    size = int(np.prod(shape))
+    if scratch is None or scratch.size < size or scratch.dtype != dtype:
+        return np.empty(shape, dtype=dtype)
+    return scratch.reshape(-1)[:size].reshape(shape)
+
+
 def _padded_planes(shape, pad, dtype, scratch):
     N, C, H, W = shape
-    size = (N, C, (H + 2 * pad) * (W + 2 * pad))
-    if scratch is None or scratch.size < np.prod(size) or scratch.dtype != dtype:
-        return np.empty(size, dtype=dtype)
-    return scratch.reshape(-1)[:np.prod(size)].reshape(size)
+    return _scratch_array((N, C, (H + 2 * pad) * (W + 2 * pad)), dtype, scratch)
 
 
 def im2col_wide_numba(x, kh, kw, pad=0, out=None, scratch=None):
@@ -312,17 +357,55 @@ def col2im_wide_numba(cols, x_shape, kh, kw, pad=0, out=None, scratch=None):
     return x
 
 
+@numba.njit(parallel=True, cache=True)
+def _columns_to_images_kernel(out, bias, y):
+    F, N = out.shape[0], out.shape[1]
+    Ho, Wo = y.shape[2], y.shape[3]
+    for t in numba.prange(N * F):                  # one (image, filter) plane per task
+        n, f = t // F, t % F
+        for oh in range(Ho):
+            src, dst = out[f, n, oh], y[n, f, oh]
+            for ow in range(Wo):
+                dst[ow] = src[ow] + bias[f]
+
+
+@numba.njit(parallel=True, cache=True)
+def _images_to_columns_kernel(dout, D):
+    F, N, Ho, Wq = D.shape
+    Wo = dout.shape[3]
+    for t in numba.prange(F * N):
+        f, n = t // N, t % N
+        for oh in range(Ho):
+            src, dst = dout[n, f, oh], D[f, n, oh]
+            for ow in range(Wo):
+                dst[ow] = src[ow]
+            for ow in range(Wo, Wq):
+                dst[ow] = 0
+
+
+def columns_to_images_numba(out, bias, y):
+    """Same as `columns_to_images_reference` (out and y C-contiguous)."""
+    _columns_to_images_kernel(out, np.ascontiguousarray(bias, dtype=y.dtype), y)
+    return y
+
+
+def images_to_columns_numba(dout, D):
+    """Same as `images_to_columns_reference` (D C-contiguous)."""
+    _images_to_columns_kernel(np.ascontiguousarray(dout), D)
+    return D
+
+
 # --------------------------------------------------------------------------- dispatch
 
-def im2col(x, kh, kw, stride=1, pad=0, out=None):
+def im2col(x, kh, kw, stride=1, pad=0, out=None, scratch=None):
     """(N, C, H, W) -> (C*kh*kw, N*Ho*Wo) with the kernel `numpynet.backend` selects.
 
     `out` (optional): where to write the result. The GPU kernels ignore it (they return a new
-    array), so always use the returned array.
+    array), so always use the returned array. `scratch`: see `im2col_numba`.
     """
     path = backend.kernel_path(x)
     if path == "numba":
-        return im2col_numba(x, kh, kw, stride, pad, out)
+        return im2col_numba(x, kh, kw, stride, pad, out, scratch)
     if path == "gpu":
         return gpu_kernels().im2col(x, kh, kw, stride, pad)
     return im2col_reference(x, kh, kw, stride, pad, out)
@@ -365,3 +448,17 @@ def col2im_wide(cols, x_shape, kh, kw, pad=0, out=None, scratch=None):
     if path == "gpu" and hasattr(gpu_kernels(), "col2im_wide"):
         return gpu_kernels().col2im_wide(cols, x_shape, kh, kw, pad)
     return col2im_wide_reference(cols, x_shape, kh, kw, pad, out)
+
+
+def columns_to_images(out, bias, y):
+    """(F, N, Ho, Wq) product -> y (N, F, Ho, Wo) plus the bias, written into y."""
+    if backend.kernel_path(out) == "numba":
+        return columns_to_images_numba(out, bias, y)
+    return columns_to_images_reference(out, bias, y)       # (also on a GPU: array code)
+
+
+def images_to_columns(dout, D):
+    """(N, F, Ho, Wo) gradient -> D (F, N, Ho, Wq), zero wrap-around columns, written into D."""
+    if backend.kernel_path(dout) == "numba":
+        return images_to_columns_numba(dout, D)
+    return images_to_columns_reference(dout, D)

@@ -8,8 +8,15 @@ How it is made fast (and kept small) on a CPU:
 - The batch goes through in chunks of images (`chunk_bytes` of im2col columns each): the
   columns of the whole batch would be big (conv1: 363 x 128*55*55 floats = 560 MB at batch
   128). A chunk must still be large: every product is a parallel region in which all BLAS
-  threads meet, and thousands of small ones (one image per chunk) ran conv1 several times
-  slower on 2 threads than a few large ones (64 MB: 14 images of conv1, 54 of conv3).
+  threads meet, and on a busy machine thousands of small ones (one image per chunk) ran conv1
+  several times slower on 2 threads than a few large ones. 64 MB (14 images of conv1, 35 of
+  conv3) was the robust choice; on an idle machine 8-16 MB chunks, which stay in the cache,
+  were about 5% faster.
+- Stride-1 convolutions use the wide im2col layout (kernels/im2col.py): their im2col and
+  col2im become contiguous copies, for 15% more multiply-adds.
+- The product comes out as (F, n, Ho, Wq) and NCHW wants (n, F, Ho, Wo): `columns_to_images` and
+  `images_to_columns` move it across in Numba loops (NumPy's strided copy of such short rows
+  took about 9% of a training step).
 - Backward recomputes the columns of each chunk instead of keeping them from forward: the layer
   keeps only its input x, which the previous layer produced anyway. Recomputing costs one more
   im2col per chunk; keeping them would cost the memory of the whole batch's columns per layer.
@@ -23,8 +30,8 @@ How it is made fast (and kept small) on a CPU:
 import numpy as np
 
 from .. import backend
-from ..kernels.im2col import (col2im, col2im_wide, conv_output_size, has_wide_kernels, im2col,
-                              im2col_wide, wide_width)
+from ..kernels.im2col import (col2im, col2im_wide, columns_to_images, conv_output_size,
+                              has_wide_kernels, im2col, im2col_wide, images_to_columns, wide_width)
 from .base import Layer
 from .memory import POOL, WORKSPACE
 
@@ -43,8 +50,10 @@ class Conv2D(Layer):
         dW_g  = D_g @ cols_g.T                dL/db = sum of D over all positions
         dcols_g = W_g.T @ D_g                 dx = col2im(dcols)   (sums overlapping windows)
 
-    The batch is processed in chunks of images, each with its own `cols` (see the module
-    docstring); the result is the same as with one chunk.
+    The batch is processed in chunks of images, each with its own `cols`, and stride-1
+    convolutions use the wide layout of kernels/im2col.py (Wq = W + 2*pad columns per output
+    row instead of Wo, the extra ones dropped); see the module docstring. Neither changes the
+    result.
 
     Parameters (PyTorch / Caffe layout): W (F, C/G, kh, kw), b (F,).
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / fan_in); b = `bias` (default 0).
@@ -124,10 +133,12 @@ class Conv2D(Layer):
         _, _, Ho, _ = self.output_shape(x.shape)
         shape = (C * kh * kw, N * Ho * self._row_width(x.shape, wide))
         cols = self.workspace.get("cols", shape, x.dtype, xp)
+        # scratch for the padded input (split in its stride phases by the standard kernel)
+        planes = self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p + s - 1),),
+                                    x.dtype, xp)
         if wide:
-            planes = self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p),), x.dtype, xp)
             return im2col_wide(x, kh, kw, p, out=cols, scratch=planes)
-        return im2col(x, kh, kw, s, p, out=cols)
+        return im2col(x, kh, kw, s, p, out=cols, scratch=planes)
 
     def _add_columns_to_image(self, dcols, dx, xp, wide):
         """dx (a chunk of dL/dx) = col2im(dcols), the adjoint of `_columns`."""
@@ -156,7 +167,7 @@ class Conv2D(Layer):
         W, b = self.params["W"], self.params["b"]
         F = self.out_channels
         y = POOL.empty(self.output_shape(x.shape), xp.result_type(x.dtype, W.dtype), xp)
-        _, _, Ho, Wo = y.shape
+        Ho = y.shape[2]
         wide = self._uses_wide_columns(x)
         Wq = self._row_width(x.shape, wide)
         Wmat = W.reshape(F, -1)                                # (F, C/G*kh*kw)
@@ -166,8 +177,7 @@ class Conv2D(Layer):
             for rows, krows in self._group_slices(cols.shape[0]):
                 xp.matmul(Wmat[rows], cols[krows], out=out[rows])
             # (F, n, Ho, Wq) -> y[lo:hi] (n, F, Ho, Wo): drop wrap-around columns, add the bias
-            xp.add(out.reshape(F, hi - lo, Ho, Wq)[..., :Wo].transpose(1, 0, 2, 3),
-                   b.reshape(1, F, 1, 1), out=y[lo:hi])
+            columns_to_images(out.reshape(F, hi - lo, Ho, Wq), b, y[lo:hi])
         self.x = x if train else None          # (not cols: backward recomputes them)
         return y
 
@@ -178,8 +188,7 @@ class Conv2D(Layer):
             raise self._error("backward needs a forward(x, train=True) first")
         xp = backend.get_array_module(dout)
         x, W = self.x, self.params["W"]
-        F = self.out_channels
-        _, _, Ho, Wo = dout.shape
+        F, Ho = self.out_channels, dout.shape[2]
         wide = self._uses_wide_columns(x)
         Wq = self._row_width(x.shape, wide)
         Wmat = W.reshape(F, -1)
@@ -190,10 +199,9 @@ class Conv2D(Layer):
         dx = POOL.empty(x.shape, xp.result_type(dout.dtype, W.dtype), xp) if input_grad else None
         for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
             cols = self._columns(x[lo:hi], xp, wide)           # recomputed, (K, n*Ho*Wq)
-            D = self.workspace.get("D", (F, cols.shape[1]), dout.dtype, xp)   # dL/dY
-            D4 = D.reshape(F, hi - lo, Ho, Wq)
-            D4[..., :Wo] = dout[lo:hi].transpose(1, 0, 2, 3)
-            D4[..., Wo:] = 0                   # wrap-around columns: no gradient flows there
+            # dL/dY laid out like the product (F, n*Ho*Wq), zero in wrap-around columns
+            D = self.workspace.get("D", (F, cols.shape[1]), dout.dtype, xp)
+            images_to_columns(dout[lo:hi], D.reshape(F, hi - lo, Ho, Wq))
             db += D.sum(axis=1)
             if input_grad:
                 dcols = self.workspace.get("dcols", cols.shape, dx.dtype, xp)

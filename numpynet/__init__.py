@@ -5,9 +5,13 @@
                         nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
 """
 
-from . import backend, gradcheck
+from . import openblas
+
+openblas.apply_defaults()          # before NumPy loads OpenBLAS, which reads them then (openblas.py)
+
+from . import backend, gradcheck  # noqa: E402
 from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Layer, Linear, LocalResponseNorm,
-                     MaxPool2D, ReLU, Scale, Sequential, SoftmaxCrossEntropy)
-from .optim import SGD
+                     MaxPool2D, ReLU, Scale, Sequential, SoftmaxCrossEntropy)  # noqa: E402
+from .optim import SGD  # noqa: E402
 
 __version__ = "0.1.0"

@@ -25,14 +25,10 @@ What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a rando
 Threads: `--threads N` (default: all cores) is given to BLAS, Numba and PyTorch alike. BLAS and
 OpenMP read their settings when they load, before this module runs, so the benchmark restarts
 itself once with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS and NUMBA_NUM_THREADS
-set. It also checks which kernels OpenBLAS picked: the OpenBLAS that NumPy ships does not know
-some recent AVX-512 processors (AMD Zen 4 and 5) and runs its AVX2 "Haswell" kernels there, at
-half the speed; `--blas-core auto` (the default) then restarts with OPENBLAS_CORETYPE=SkylakeX,
-and says so. And it sets OPENBLAS_THREAD_TIMEOUT=4, so that OpenBLAS's idle threads sleep at
-once instead of spinning on the cores Numba's kernels need next (13% off a training step on 2
-cores). For training outside the benchmark, set these variables yourself:
-
-    OPENBLAS_CORETYPE=SkylakeX OPENBLAS_THREAD_TIMEOUT=4 python -m numpynet.train ...
+set. OpenBLAS's kernels are the environment's choice (OPENBLAS_CORETYPE, or OpenBLAS's own
+detection; the header says which ran); `--blas-core NAME` restarts with OPENBLAS_CORETYPE=NAME
+instead, e.g. SkylakeX for the AVX-512 kernels (numpynet/openblas.py says more). PyTorch does
+not use OpenBLAS: its kernels are its own choice.
 
 PyTorch is never needed by numpynet: it is imported here only for `--compare torch`, and the
 comparison is skipped with a note when it is not installed. Its network is built layer for layer
@@ -55,7 +51,7 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, openblas
 from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Linear, LocalResponseNorm,
                      MaxPool2D, ReLU, Scale, SoftmaxCrossEntropy)
 from .layers import conv as conv_module
@@ -65,7 +61,6 @@ from .optim import SGD
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
 RESTARTED = "NUMPYNET_BENCH_RESTARTED"          # set in the restarted process (no second restart)
-AVX512 = ("avx512f", "avx512bw", "avx512dq", "avx512vl")
 
 
 # --------------------------------------------------------------------------- command line
@@ -97,9 +92,9 @@ def parse_args(argv=None):
                    help="peak memory of a training step, per framework, in a fresh process")
     p.add_argument("--startup", action="store_true",
                    help="time import + first step with a cold and a warm Numba cache")
-    p.add_argument("--blas-core", default="auto",
-                   help="auto (AVX-512 kernels where OpenBLAS misses them), keep, or an "
-                        "OPENBLAS_CORETYPE name")
+    p.add_argument("--blas-core", default="keep",
+                   help="OpenBLAS's kernels: keep (the environment's choice, the default) or an "
+                        "OPENBLAS_CORETYPE name, e.g. SkylakeX or Haswell")
     p.add_argument("--child", choices=["memory", "startup"], help=argparse.SUPPRESS)
     p.add_argument("--framework", choices=["numpynet", "torch"], default="numpynet",
                    help=argparse.SUPPRESS)
@@ -119,74 +114,11 @@ def build_alexnet(args):
 
 # --------------------------------------------------------------------------- threads and BLAS
 
-def _openblas():
-    """NumPy's OpenBLAS as a ctypes library and its symbol prefix/suffix, or None."""
-    import ctypes
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
-            if hasattr(lib, f"{prefix}openblas_get_corename{suffix}"):
-                return lib, prefix, suffix
-    return None
-
-
-def blas_info():
-    """{'core': 'Haswell', 'config': 'OpenBLAS 0.3.28 ...'} from NumPy's OpenBLAS (or '?')."""
-    import ctypes
-    found = _openblas()
-    if found is None:
-        return {"core": "?", "config": "not OpenBLAS, or not found"}
-    lib, prefix, suffix = found
-    info = {}
-    for key, name in (("core", "openblas_get_corename"), ("config", "openblas_get_config")):
-        fn = getattr(lib, f"{prefix}{name}{suffix}")
-        fn.restype = ctypes.c_char_p
-        info[key] = fn().decode().strip()
-    return info
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def restart_environment(args):
     """The environment variables the benchmark must start with, or None if it already has them."""
     env = {name: str(args.threads) for name in THREAD_VARIABLES}
-    # OpenBLAS's idle threads spin for a while after each product (2^28 cycles by default),
-    # on the cores that Numba's kernels, run between the products, then want: 2^4 cycles.
-    env["OPENBLAS_THREAD_TIMEOUT"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")
-    core = args.blas_core
-    if core == "auto":
-        core = None
-        detected = blas_info()["core"]
-        if detected in ("Haswell", "Zen") and set(AVX512) <= cpu_flags():
-            core = "SkylakeX"
-            env["NUMPYNET_BENCH_DETECTED_CORE"] = detected
-    if core not in (None, "keep"):
-        env["OPENBLAS_CORETYPE"] = core
+    if args.blas_core != "keep":
+        env["OPENBLAS_CORETYPE"] = args.blas_core
     if all(os.environ.get(k) == v for k, v in env.items()):
         return None
     return env
@@ -209,10 +141,7 @@ def set_threads(threads):
     environment variables of the restart; this makes in-process use honour --threads too)."""
     import numba
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    found = _openblas()
-    if found is not None:
-        lib, prefix, suffix = found
-        getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")(threads)
+    openblas.set_threads(threads)
 
 
 # --------------------------------------------------------------------------- timing
@@ -547,18 +476,14 @@ def gb(n):
 
 
 def header(args, peak):
-    blas = blas_info()
-    detected = os.environ.get("NUMPYNET_BENCH_DETECTED_CORE")
-    core = blas["core"] + (f" (OPENBLAS_CORETYPE set by the benchmark; OpenBLAS detected "
-                           f"{detected})" if detected else "")
     import numba
     lines = [
         f"numpynet benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}",
-        f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} "
+        f"machine: {openblas.cpu_name()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()}, NumPy {np.__version__}, "
         f"Numba {numba.__version__}",
-        f"BLAS: {blas['config']}; kernels {core}; OPENBLAS_THREAD_TIMEOUT="
-        f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(default)')}",
+        f"BLAS: {openblas.info()['config']}",
+        f"  {openblas.describe()}",
         f"threads: {args.threads} for BLAS, Numba ({numba.get_num_threads()} running, threading "
         f"layer {numba.config.THREADING_LAYER}) and PyTorch",
         f"network: AlexNet{' (--small: width 1/8)' if args.small else ''}, preset "

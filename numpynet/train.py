@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, checkpoint, viz
+from . import backend, checkpoint, openblas, viz
 from .data import BatchLoader, DatasetError, open_imagenet
 from .data.layout import project_path
 from .layers import SoftmaxCrossEntropy
@@ -235,6 +235,8 @@ class Run:
         (self.out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
         print("config  " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
                                     if v is not None and v is not False))
+        if args.device == "cpu":
+            print(openblas.describe())               # which matrix-product kernels run
 
     def restore(self, path):
         """Continue from a checkpoint: weights, velocity, schedule, position, running metrics."""

@@ -81,6 +81,9 @@ def test_restart_environment_sets_the_thread_variables(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     env = bench.restart_environment(args)
     assert all(env[name] == "3" for name in bench.THREAD_VARIABLES)
-    assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_THREAD_TIMEOUT" in env
+    assert "OPENBLAS_CORETYPE" not in env                # keep: the environment's kernels
     monkeypatch.setattr(os, "environ", {**os.environ, **env})
     assert bench.restart_environment(args) is None      # already set: no restart
+    args = bench.parse_args(["--threads", "3", "--blas-core", "SkylakeX"])
+    assert bench.restart_environment(args) == {"OPENBLAS_CORETYPE": "SkylakeX",
+                                               **{name: "3" for name in bench.THREAD_VARIABLES}}

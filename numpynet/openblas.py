@@ -1,0 +1,127 @@
+"""OpenBLAS, which multiplies numpynet's matrices: one setting numpynet chooses, and which
+kernels it runs.
+
+NumPy's wheels ship OpenBLAS, and every convolution and fully connected layer is one of its
+float32 matrix products (`sgemm`). OpenBLAS reads its settings from the environment once, when
+NumPy loads it. numpynet chooses one of them:
+
+- OPENBLAS_THREAD_TIMEOUT=4. After a product OpenBLAS's worker threads keep spinning for 2^28
+  cycles by default, waiting for the next one, on the very cores that numpynet's Numba kernels
+  (ReLU, LRN, pooling, im2col, run between the products) then need. With 2^4 cycles they sleep
+  almost at once: about 10% off AlexNet's training step and inference on 2 cores. It changes
+  no result.
+
+`apply_defaults()` puts it into the environment unless a value is there already (yours wins)
+or NUMPYNET_BLAS_DEFAULTS=0. numpynet/__init__.py calls it first thing, so that it takes effect
+whenever numpynet is imported before NumPy, as in `python -m numpynet.train`; imported after
+NumPy it is too late, and `apply_defaults` leaves the environment alone. `APPLIED` says what it
+set.
+
+Another setting is left to you: OPENBLAS_CORETYPE, the kernels. OpenBLAS picks them by asking
+the processor what it is, unless OPENBLAS_CORETYPE names a set. Some machine images pin
+`Haswell` (AVX2), which runs everywhere and gives the same sums on every host; on a processor
+with AVX-512, `SkylakeX` runs the products about twice as fast (a 4096 x 4096 product on 2
+cores of an AMD EPYC: 230 against 440 GFLOP/s) and the results differ in the last bits.
+`info()` says which set is running. For example:
+
+    OPENBLAS_CORETYPE=SkylakeX python -m numpynet.train ...
+
+This module must not import NumPy at the top: it runs before NumPy is loaded.
+"""
+
+import os
+import sys
+
+DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+APPLIED = {}                   # those of DEFAULTS that apply_defaults() put into the environment
+AVX512 = ("avx512f", "avx512bw", "avx512dq", "avx512vl")   # what the SkylakeX kernels use
+
+
+def _cpuinfo_field(name):
+    """The value of the first `name : value` line of /proc/cpuinfo ('' if there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.split(":", 1)[0].strip() == name:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def cpu_flags():
+    return set(_cpuinfo_field("flags").split())
+
+
+def cpu_name():
+    import platform
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def apply_defaults():
+    """Put `DEFAULTS` into os.environ where they are not set; nothing if NumPy is already
+    loaded (too late) or NUMPYNET_BLAS_DEFAULTS=0. Returns `APPLIED`."""
+    if "numpy" in sys.modules or os.environ.get("NUMPYNET_BLAS_DEFAULTS") == "0":
+        return APPLIED
+    for name, value in DEFAULTS.items():
+        if name not in os.environ:
+            os.environ[name] = APPLIED[name] = value
+    return APPLIED
+
+
+# --------------------------------------------------------------------------- the loaded library
+
+def _library():
+    """NumPy's OpenBLAS as a ctypes library and its symbol prefix and suffix, or None."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
+            if hasattr(lib, f"{prefix}openblas_get_corename{suffix}"):
+                return lib, prefix, suffix
+    return None
+
+
+def info():
+    """{'core': 'SkylakeX', 'config': 'OpenBLAS 0.3.31 ...'} of the OpenBLAS NumPy loaded
+    ('?' and 'not OpenBLAS, or not found' where there is none, e.g. NumPy built on MKL)."""
+    import ctypes
+
+    import numpy  # noqa: F401  (loads OpenBLAS)
+    found = _library()
+    if found is None:
+        return {"core": "?", "config": "not OpenBLAS, or not found"}
+    lib, prefix, suffix = found
+    result = {}
+    for key, name in (("core", "openblas_get_corename"), ("config", "openblas_get_config")):
+        fn = getattr(lib, f"{prefix}{name}{suffix}")
+        fn.restype = ctypes.c_char_p
+        result[key] = fn().decode().strip()
+    return result
+
+
+def set_threads(threads):
+    """OpenBLAS's thread count for this process (no effect if NumPy does not use OpenBLAS)."""
+    found = _library()
+    if found is not None:
+        lib, prefix, suffix = found
+        getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")(threads)
+
+
+def describe():
+    """One line: the kernels OpenBLAS runs, where that choice came from, and the thread timeout."""
+    core, chosen = info()["core"], os.environ.get("OPENBLAS_CORETYPE")
+    line = f"OpenBLAS kernels {core} (" + (f"OPENBLAS_CORETYPE={chosen}" if chosen
+                                           else "OpenBLAS's own choice") + ")"
+    if core in ("Haswell", "Zen") and set(AVX512) <= cpu_flags():
+        line += " on a processor with AVX-512 (OPENBLAS_CORETYPE=SkylakeX would use it)"
+    timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    default = timeout == DEFAULTS["OPENBLAS_THREAD_TIMEOUT"]
+    return line + (f"; OPENBLAS_THREAD_TIMEOUT={timeout}" + (" (numpynet's default)" if default
+                                                             else "") if timeout else
+                   "; OPENBLAS_THREAD_TIMEOUT unset (2^28 cycles)")

@@ -1,0 +1,53 @@
+"""numpynet's OpenBLAS default reaches the environment only when it can take effect, and never
+over a value that is already there."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from numpynet import openblas
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fresh_python(code, **env):
+    """Run `code` in a new interpreter with `env` (None: removed) and return its JSON answer."""
+    environ = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for name, value in env.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+REPORT = ("import json, os, numpynet; print(json.dumps([numpynet.openblas.APPLIED, "
+          "os.environ.get('OPENBLAS_THREAD_TIMEOUT')]))")
+
+
+def test_default_is_set_when_numpynet_comes_first():
+    applied, value = fresh_python(REPORT, OPENBLAS_THREAD_TIMEOUT=None,
+                                  NUMPYNET_BLAS_DEFAULTS=None)
+    assert applied == openblas.DEFAULTS and value == "4"
+
+
+@pytest.mark.parametrize("code, env", [
+    (REPORT, {"OPENBLAS_THREAD_TIMEOUT": "9"}),                      # yours wins
+    (REPORT, {"OPENBLAS_THREAD_TIMEOUT": None, "NUMPYNET_BLAS_DEFAULTS": "0"}),   # turned off
+    ("import numpy; " + REPORT, {"OPENBLAS_THREAD_TIMEOUT": None}),  # too late: NumPy first
+])
+def test_default_leaves_the_environment_alone(code, env):
+    applied, value = fresh_python(code, **env)
+    assert applied == {} and value == env.get("OPENBLAS_THREAD_TIMEOUT")
+
+
+def test_describe_names_the_kernels_and_where_they_came_from():
+    line = openblas.describe()
+    core = openblas.info()["core"]
+    assert line.startswith(f"OpenBLAS kernels {core} (") and "OPENBLAS_THREAD_TIMEOUT" in line

@@ -254,6 +254,9 @@ class NumpynetRunner:
         for layer in self.net.layers:
             layer.forward = timed(layer.forward, (layer.name, "forward"))
             layer.backward = timed(layer.backward, (layer.name, "backward"))
+        self.loss.forward = timed(self.loss.forward, ("loss", "forward"))
+        self.loss.backward = timed(self.loss.backward, ("loss", "backward"))
+        self.opt.step = timed(self.opt.step, ("SGD update", "step"))
         kernels = {name: getattr(conv_module, name)
                    for name in ("im2col", "col2im", "im2col_wide", "col2im_wide")}
         for name, fn in kernels.items():
@@ -261,8 +264,9 @@ class NumpynetRunner:
         try:
             yield
         finally:
-            for layer in self.net.layers:
-                del layer.forward, layer.backward          # back to the class's methods
+            for obj in (*self.net.layers, self.loss):
+                del obj.forward, obj.backward              # back to the class's methods
+            del self.opt.step
             for name, fn in kernels.items():
                 setattr(conv_module, name, fn)
 
@@ -406,7 +410,8 @@ def layer_times(runners, args, clock, train):
     step = runners[0].train_step if train else runners[0].infer
     for _ in range(args.repeats):
         with runners[0].layer_timers(clock, times):
-            step()
+            seconds, _ = clock(step)
+        times.setdefault(("step", "total"), []).append(seconds)
         if len(runners) == 2:
             for key, t in runners[1].layer_times(clock, 1, [l.name for l in net.layers],
                                                  train).items():
@@ -514,39 +519,54 @@ def overall_table(results, batch, flops, peak):
     return "\n".join(lines)
 
 
-def layer_table(net, times, flops, step_seconds, repeats, torch_times=None):
-    """Per layer: forward, backward (ms, medians), share of the step, GFLOP/s, and PyTorch's."""
+def layer_table(net, times, flops, torch_times=None):
+    """Per layer: forward, backward (ms, medians), share of the step, GFLOP/s, and PyTorch's.
+    Shares are of the same instrumented steps (sum of the layer's times / sum of the steps'),
+    so that a busy spell of the machine cannot push them past 100%."""
     def ms(key, source):
         return 1000 * statistics.median(source[key]) if key in source else 0.0
+
+    steps = sum(times["step", "total"])
+
+    def share(*keys):
+        return 100 * sum(sum(times.get(key, [])) for key in keys) / steps
 
     head = f"  {'layer':<9}{'fwd ms':>9}{'bwd ms':>9}{'% step':>8}{'GFLOP/s':>9}"
     if torch_times:
         head += f" |{'torch fwd':>10}{'bwd':>9}{'speed':>7}"
     lines = [head]
-    for layer in net.layers:
-        f, b = ms((layer.name, "forward"), times), ms((layer.name, "backward"), times)
-        total_flops = sum(flops[layer.name])
-        gflops = f"{total_flops / ((f + b) / 1000) / 1e9:>9.0f}" if total_flops else " " * 9
-        line = (f"  {layer.name:<9}{f:>9.1f}{b:>9.1f}"
-                f"{100 * (f + b) / 1000 / step_seconds:>7.1f}%{gflops}")
-        if torch_times:
-            tf, tb = ms((layer.name, "forward"), torch_times), ms((layer.name, "backward"),
-                                                                 torch_times)
-            line += f" |{tf:>10.1f}{tb:>9.1f}{(tf + tb) / max(f + b, 1e-9):>6.2f}x"
-        lines.append(line)
-    inside = [(name, 1000 * sum(times[name, "kernel"]) / repeats)
-              for name in ("im2col", "col2im") if (name, "kernel") in times]
     kinds = {}
     for layer in net.layers:
-        kind = type(layer).__name__
-        kinds[kind] = kinds.get(kind, 0) + ms((layer.name, "forward"), times) \
-            + ms((layer.name, "backward"), times)
+        keys = ((layer.name, "forward"), (layer.name, "backward"))
+        f, b = ms(keys[0], times), ms(keys[1], times)
+        total_flops = sum(flops[layer.name])
+        gflops = f"{total_flops / ((f + b) / 1000) / 1e9:>9.0f}" if total_flops else " " * 9
+        line = f"  {layer.name:<9}{f:>9.1f}{b:>9.1f}{share(*keys):>7.1f}%{gflops}"
+        if torch_times:
+            tf, tb = ms(keys[0], torch_times), ms(keys[1], torch_times)
+            line += f" |{tf:>10.1f}{tb:>9.1f}{(tf + tb) / max(f + b, 1e-9):>6.2f}x"
+        lines.append(line)
+        kinds.setdefault(type(layer).__name__, []).extend(keys)
+    per_step = len(times["step", "total"])
     lines.append("  by kind: " + ", ".join(
-        f"{k} {v:.0f} ms ({100 * v / 1000 / step_seconds:.1f}%)"
-        for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
+        f"{kind} {1000 * sum(sum(times.get(k, [])) for k in keys) / per_step:.0f} ms "
+        f"({share(*keys):.1f}%)" for kind, keys in sorted(kinds.items(), key=lambda kv:
+                                                           -share(*kv[1]))))
+    outside = [("loss", ("loss", "forward"), ("loss", "backward")),
+               ("SGD update", ("SGD update", "step"))]
+    if ("loss", "forward") in times:
+        layers = [key for keys in kinds.values() for key in keys]
+        lines.append("  outside the layers: " + ", ".join(
+            f"{name} {1000 * sum(sum(times.get(k, [])) for k in keys) / per_step:.0f} ms "
+            f"({share(*keys):.1f}%)" for name, *keys in outside)
+            + f", the rest {100 - share(*layers, *[k for _, *ks in outside for k in ks]):.1f}%")
+    inside = [name for name in ("im2col", "col2im") if (name, "kernel") in times]
     if inside:
         lines.append("  inside Conv2D: " + ", ".join(
-            f"{k} {v:.0f} ms ({100 * v / 1000 / step_seconds:.1f}%)" for k, v in inside))
+            f"{name} {1000 * sum(times[name, 'kernel']) / per_step:.0f} ms "
+            f"({share((name, 'kernel')):.1f}%)" for name in inside))
+    lines.append(f"  (instrumented steps: {1000 * steps / per_step:.0f} ms each on average; "
+                 f"shares are of their total)")
     return "\n".join(lines)
 
 
@@ -561,8 +581,8 @@ def report_speed(runners, args, clock, peak):
         print("\ntraining step (forward + loss + backward + SGD update):" if train
               else "\ninference (forward, train=False):")
         print(overall_table(results, args.batch, sum(f + b for f, b in flops.values()), peak))
-        step = statistics.median(results["numpynet"]["steps"])
         if train:
+            step = statistics.median(results["numpynet"]["steps"])
             first = results["numpynet"]["first"]
             print(f"  numpynet's first step: {first:.2f} s (includes Numba compilation or "
                   f"cache loading: {first - step:.2f} s more than later steps)")
@@ -570,7 +590,7 @@ def report_speed(runners, args, clock, peak):
             times, torch_times = layer_times(runners, args, clock, train)
             print(f"\nper layer ({'training step' if train else 'inference'}, medians of "
                   f"{args.repeats}; % of numpynet's step; speed = PyTorch time / numpynet time):")
-            print(layer_table(net, times, flops, step, args.repeats, torch_times))
+            print(layer_table(net, times, flops, torch_times))
 
 
 def report_agreement(runners):

@@ -195,7 +195,9 @@ def test_numba_kernels_compute_in_float32():
              (L._lrn_backward_from_input_kernel, (a, a, 3, t(1e-4), t(0.75), t(2), t(1e-4),
                                                   a.copy())),
              (S._sgd_update_kernel, (a.ravel(), a.ravel().copy(), a.ravel(), t(0.01), t(0.9),
-                                     t(5e-6)))]
+                                     t(5e-6))),
+             (K._phase_planes_kernel, (a[None], 2, 1, np.zeros((1, 2, 6, 2, 6), t))),
+             (K._columns_to_images_kernel, (a[None], np.ones(1, t), np.zeros((2, 1, 4, 9), t)))]
     for kernel, args in cases:
         serial = numba.njit(kernel.py_func)
         serial(*args)

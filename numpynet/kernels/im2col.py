@@ -205,7 +205,10 @@ def _phase_planes_kernel(x, stride, pad, phases):
                 src = x[n, c, h - pad]
                 for q in range(Q):
                     w = q * s + r - pad
-                    dst[q] = src[w] if 0 <= w < W else 0
+                    if 0 <= w < W:
+                        dst[q] = src[w]
+                    else:
+                        dst[q] = 0                 # left or right padding
 
 
 @numba.njit(parallel=True, cache=True)

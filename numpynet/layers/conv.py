@@ -133,9 +133,10 @@ class Conv2D(Layer):
         _, _, Ho, _ = self.output_shape(x.shape)
         shape = (C * kh * kw, N * Ho * self._row_width(x.shape, wide))
         cols = self.workspace.get("cols", shape, x.dtype, xp)
-        # scratch for the padded input (split in its stride phases by the standard kernel)
-        planes = self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p + s - 1),),
-                                    x.dtype, xp)
+        # scratch for the padded input (split in its stride phases by the standard kernel);
+        # only the Numba kernels use it
+        planes = (self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p + s - 1),),
+                                     x.dtype, xp) if xp is np else None)
         if wide:
             return im2col_wide(x, kh, kw, p, out=cols, scratch=planes)
         return im2col(x, kh, kw, s, p, out=cols, scratch=planes)
@@ -145,8 +146,8 @@ class Conv2D(Layer):
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
         if wide:
             N, C, H, W = dx.shape
-            planes = self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p),),
-                                        dcols.dtype, xp)
+            planes = (self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p),),
+                                         dcols.dtype, xp) if xp is np else None)
             result = col2im_wide(dcols, dx.shape, kh, kw, p, out=dx, scratch=planes)
         else:
             result = col2im(dcols, dx.shape, kh, kw, s, p, out=dx)

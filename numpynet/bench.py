@@ -484,8 +484,8 @@ def header(args, peak):
     import numba
     lines = [
         f"numpynet benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}",
-        f"machine: {openblas.cpu_name()}, {len(os.sched_getaffinity(0))} cores, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"machine: {openblas.cpu_name()}, {len(os.sched_getaffinity(0))} cores, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, NumPy {np.__version__}, "
         f"Numba {numba.__version__}",
         f"BLAS: {openblas.info()['config']}",
         f"  {openblas.describe()}",

@@ -116,12 +116,13 @@ def set_threads(threads):
 def describe():
     """One line: the kernels OpenBLAS runs, where that choice came from, and the thread timeout."""
     core, chosen = info()["core"], os.environ.get("OPENBLAS_CORETYPE")
-    line = f"OpenBLAS kernels {core} (" + (f"OPENBLAS_CORETYPE={chosen}" if chosen
-                                           else "OpenBLAS's own choice") + ")"
+    source = f"OPENBLAS_CORETYPE={chosen}" if chosen else "OpenBLAS's own choice"
+    line = f"OpenBLAS kernels {core} ({source})"
     if core in ("Haswell", "Zen") and set(AVX512) <= cpu_flags():
         line += " on a processor with AVX-512 (OPENBLAS_CORETYPE=SkylakeX would use it)"
     timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
-    default = timeout == DEFAULTS["OPENBLAS_THREAD_TIMEOUT"]
-    return line + (f"; OPENBLAS_THREAD_TIMEOUT={timeout}" + (" (numpynet's default)" if default
-                                                             else "") if timeout else
-                   "; OPENBLAS_THREAD_TIMEOUT unset (2^28 cycles)")
+    if timeout is None:
+        return line + "; OPENBLAS_THREAD_TIMEOUT unset (2^28 cycles)"
+    if timeout == DEFAULTS["OPENBLAS_THREAD_TIMEOUT"]:
+        return line + f"; OPENBLAS_THREAD_TIMEOUT={timeout} (numpynet's default)"
+    return line + f"; OPENBLAS_THREAD_TIMEOUT={timeout}"

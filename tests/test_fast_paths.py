@@ -196,23 +196,6 @@ def test_workspace_hands_out_views_of_one_array():
 
 # --------------------------------------------------------------------------- GPU fallbacks
 
-class FakeGPUKernels:
-    """A GPU kernel module with only the basic LRN kernels (no fused ones)."""
-    lrn_forward = staticmethod(L.lrn_forward_reference)
-    lrn_backward = staticmethod(L.lrn_backward_reference)
-
-
-def test_new_lrn_kernels_fall_back_to_the_gpu_modules_basic_ones(rng, monkeypatch):
-    monkeypatch.setattr(backend, "kernel_path", lambda x: "gpu")
-    monkeypatch.setattr(L, "gpu_kernels", lambda: FakeGPUKernels)
-    a = rng.standard_normal((2, 6, 3, 3)) * 10
-    g = rng.standard_normal(a.shape)
-    b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
-    np.testing.assert_allclose(L.lrn_normalise(a, 5, 0.1, 0.75, 2.0), b)
-    np.testing.assert_allclose(L.lrn_backward_from_input(g, a, 5, 0.1, 0.75, 2.0),
-                               L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))
-
-
 class BasicGPUKernels:
     """A stand-in for numpynet/gpu/kernels.py with only the functions it is promised to have
     (the reference twins, with the GPU signatures: no `out`)."""
@@ -225,6 +208,17 @@ class BasicGPUKernels:
         d, arg, shape, k, s))
     lrn_forward = staticmethod(L.lrn_forward_reference)
     lrn_backward = staticmethod(L.lrn_backward_reference)
+
+
+def test_new_lrn_kernels_fall_back_to_the_gpu_modules_basic_ones(rng, monkeypatch):
+    monkeypatch.setattr(backend, "kernel_path", lambda x: "gpu")
+    monkeypatch.setattr(L, "gpu_kernels", lambda: BasicGPUKernels)
+    a = rng.standard_normal((2, 6, 3, 3)) * 10
+    g = rng.standard_normal(a.shape)
+    b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
+    np.testing.assert_allclose(L.lrn_normalise(a, 5, 0.1, 0.75, 2.0), b)
+    np.testing.assert_allclose(L.lrn_backward_from_input(g, a, 5, 0.1, 0.75, 2.0),
+                               L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))
 
 
 def test_layers_run_on_a_gpu_module_with_only_the_basic_kernels(rng, monkeypatch):

@@ -41,7 +41,7 @@ Two implementations of each function:
   im2col first pads the input and splits every image row into its `stride` phases
   (`_phase_planes_kernel`: for stride 4, the columns 0, 4, 8, ..., then 1, 5, 9, ...): a window
   row, which picks every stride-th column, is then one contiguous run, and im2col is nothing
-  but copies of such runs (a strided gather, for conv1, took twice as long). col2im works out
+  but copies of such runs (a strided gather, for conv1, took 1.7 times as long). col2im works out
   once per filter offset the range of outputs whose input falls inside the image (`_inside`),
   so its inner loops add with no bounds test, over views (a loop index into a view is known to
   be >= 0: Numba's negative-index check drops out and the loop vectorises).

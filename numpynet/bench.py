@@ -367,14 +367,14 @@ class TorchRunner:
             with torch.set_grad_enabled(train):
                 for i, (m, name) in enumerate(zip(self.net, names)):
                     inp = h.detach().requires_grad_(train and i > first)   # as in a real step
-                    seconds, h = clock(lambda: m(inp))
+                    seconds, h = clock(lambda m=m, inp=inp: m(inp))
                     times.setdefault((name, "forward"), []).append(seconds)
                     outputs.append((name, inp, h))
             if not train:
                 continue
             grad = torch.ones_like(h) / h.numel()
             for name, inp, out in reversed(outputs[first:]):
-                seconds, _ = clock(lambda: out.backward(grad))
+                seconds, _ = clock(lambda out=out, grad=grad: out.backward(grad))
                 times.setdefault((name, "backward"), []).append(seconds)
                 grad = inp.grad
             self.net.zero_grad(set_to_none=True)
@@ -485,7 +485,8 @@ def header(args, peak):
     lines = [
         f"numpynet benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}",
         f"machine: {openblas.cpu_name()}, {len(os.sched_getaffinity(0))} cores, "
-        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, "
         f"Numba {numba.__version__}",
         f"BLAS: {openblas.info()['config']}",
         f"  {openblas.describe()}",

@@ -16,8 +16,10 @@ from .data import BatchLoader, DatasetError
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m numpynet.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", required=True, help="a .npz from numpynet.train, or a run folder")
+    p = argparse.ArgumentParser(prog="python -m numpynet.evaluate",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True,
+                   help="a .npz from numpynet.train, or a run folder")
     p.add_argument("--data", help="dataset folder (default: the one the run trained on)")
     p.add_argument("--ten-crop", action="store_true", help="average 10 crops per image")
     p.add_argument("--batch-size", type=int, default=64)

@@ -9,8 +9,6 @@ mean image (stored in the checkpoint), centre 227x227 crop (or --ten-crop).
 import argparse
 import sys
 
-import numpy as np
-
 from . import backend, checkpoint
 from .data import BadImage, centre_batch, load_rgb, ten_crop_batch
 from .metrics import softmax, top5_table
@@ -18,15 +16,20 @@ from .metrics import softmax, top5_table
 
 def predict(net, images, mean, crop=227, ten_crop=False):
     """(B, S, S, 3) uint8 images -> (B, classes) softmax probabilities."""
-    views = ten_crop_batch(images, mean, crop) if ten_crop else centre_batch(images, mean, crop)[None]
+    if ten_crop:
+        views = ten_crop_batch(images, mean, crop)
+    else:
+        views = centre_batch(images, mean, crop)[None]
     probs = sum(softmax(net.forward(backend.to_device(v), train=False)) for v in views)
     return backend.to_numpy(probs) / len(views)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m numpynet.predict", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m numpynet.predict",
+                                description=__doc__.split("\n")[0])
     p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
-    p.add_argument("--checkpoint", required=True, help="a .npz from numpynet.train, or a run folder")
+    p.add_argument("--checkpoint", required=True,
+                   help="a .npz from numpynet.train, or a run folder")
     p.add_argument("--ten-crop", action="store_true", help="average 10 crops per image")
     p.add_argument("--top", type=int, default=5, help="how many classes to show")
     args = p.parse_args(argv)

@@ -57,14 +57,14 @@ def make_imagenet(root, wnids=WNIDS[:3], train_per_class=4, val_per_class=2, val
     """
     root = Path(root)
     seed = 0
-    for k, wnid in enumerate(wnids):
+    for wnid in wnids:
         for i in range(train_per_class):
             seed += 1
             write_image(root / "train" / wnid / f"{wnid}_{i + 1}.JPEG", seed=seed, size=size)
     val_labels = {}
     number = 0
     for wnid in wnids:
-        for i in range(val_per_class):
+        for _ in range(val_per_class):
             number += 1
             seed += 1
             name = f"ILSVRC2012_val_{number:08d}.JPEG"

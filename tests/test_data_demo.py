@@ -59,7 +59,7 @@ def test_kaggle_layout(small):
     labels = [rows[image_id][0] for image_id in sorted(rows)]
     assert sorted(labels) == sorted(wnids * 6)                 # 6 of each class
     assert labels != sorted(labels)                             # interleaved, as in ImageNet
-    for label, (x0, y0, x1, y1) in rows.values():
+    for _label, (x0, y0, x1, y1) in rows.values():
         assert 0 <= x0 < x1 < 48 and 0 <= y0 < y1 < 48          # the object's box, in the image
 
     mapping = (small / "LOC_synset_mapping.txt").read_text().splitlines()

@@ -297,7 +297,9 @@ def test_batchnorm_gradients(train, rng):
     layer.buffers["running_var"] = rng.random(3) + 0.5
     layer.momentum = 0.0                               # keep the running stats fixed
     x = rng.standard_normal((2, 3, 3, 4)) * 2 + 1
-    forward = lambda inp: layer.forward(inp, train=train)
+
+    def forward(inp):
+        return layer.forward(inp, train=train)
     assert_grads_ok(check_layer(layer, x, forward=forward))
 
 
@@ -370,7 +372,8 @@ def test_sequential_end_to_end_gradient(rng):
     assert relative_error(dx, numerical_gradient(f, x)) < TOL
     for layer, name, param, grad in net.parameters():
         assert relative_error(grad, numerical_gradient(f, param)) < TOL, f"{layer.name}.{name}"
-        f(); net.backward(loss.backward())             # restore the grads after perturbing
+        f()                                            # restore the grads after perturbing
+        net.backward(loss.backward())
 
 
 def test_sequential_state_dict_round_trip(rng):
@@ -393,7 +396,7 @@ def test_sgd_step_matches_the_paper_formula():
     layer.params["b"] = np.array([0.5])
     net = nn.Sequential(layer)
     opt = nn.SGD(net, lr=0.1, momentum=0.9, weight_decay=0.01)
-    for step in range(2):
+    for _ in range(2):
         layer.grads["W"] = np.array([[0.2, 0.4]])
         layer.grads["b"] = np.array([1.0])
         opt.step()

@@ -23,8 +23,8 @@ The classes.  Each class is one shape, filled with one pattern, in one colour fa
 
 enumerated in that order and shuffled once with a fixed seed, so class k is the same class in
 every dataset, whatever its ``seed`` (class 0 is always "blue striped square"), and any prefix of
-the table mixes shapes, patterns and colours.  The wnids are made up but ImageNet-shaped: ``n9`` + 7 digits, in
-class order (``n90000000``, ``n90000001``, ...).
+the table mixes shapes, patterns and colours.  The wnids are made up but ImageNet-shaped:
+``n9`` + 7 digits, in class order (``n90000000``, ``n90000001``, ...).
 
 The images.  The object is drawn at a random position, size (30-60% of the side), rotation and
 pattern phase over clutter: a two-colour gradient, blobs and lines in colours from the same

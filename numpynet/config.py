@@ -1,0 +1,123 @@
+"""Every environment variable numpynet reads, and the two it sets, in one list.
+
+    python -m numpynet.config          # the list, with the values in force now
+
+numpynet reads its own variables only through `get` (or `flag`), so this list is complete: a
+module that wants a new one declares it here first. Each has a default and a meaning, and
+those with a fixed set of values (`choices`) are checked, with an error that names the variable.
+
+What `import numpynet` changes in the process, and nothing else:
+- OPENBLAS_THREAD_TIMEOUT=4, put into os.environ before NumPy loads OpenBLAS, unless it is set
+  already or NUMPYNET_BLAS_DEFAULTS=0 (numpynet/openblas.py says why);
+- Numba's threading layer `workqueue`, chosen when the Numba kernels are first imported, unless
+  NUMBA_THREADING_LAYER is set (numpynet/kernels/__init__.py says why).
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None         # None: unset means "not given"
+    meaning: str
+    read_by: str
+    choices: tuple = ()         # allowed values, if it has a fixed set
+
+
+SETTINGS = (
+    Setting("NUMPYNET_KERNELS", "fast",
+            "which implementation of the hot loops the layers run: 'fast' (Numba on the CPU, "
+            "CUDA kernels on a GPU) or 'reference' (the plain NumPy definitions)",
+            "numpynet.kernels.dispatch", ("fast", "reference")),
+    Setting("NUMPYNET_DATA", "data/imagenet",
+            "the ImageNet folder used when --data is not given (relative: to the checkout)",
+            "numpynet.data.layout, numpynet.train"),
+    Setting("NUMPYNET_CACHE", "data/cache",
+            "where preprocessed datasets are cached (relative: to the checkout)",
+            "numpynet.data.cache"),
+    Setting("NUMPYNET_BLAS_DEFAULTS", "1",
+            "0: leave the environment alone on import (no OPENBLAS_THREAD_TIMEOUT default)",
+            "numpynet.openblas", ("0", "1")),
+    Setting("NUMPYNET_QUICK", "0",
+            "1: the notebooks run with tiny settings (the test suite's quick mode)",
+            "notebooks/", ("0", "1")),
+    Setting("NUMPYNET_RUNS", "runs",
+            "where the notebooks write their training runs (relative: to the checkout)",
+            "notebooks/"),
+    Setting("NUMPYNET_SHARED_DATA", "../shared/data",
+            "real sample photos beside the checkout, used by tests and notebooks when present",
+            "tests/, notebooks/"),
+    Setting("NUMPYNET_BENCH_RESTARTED", None,
+            "internal: marks the process the benchmark restarted with its thread settings",
+            "numpynet.bench"),
+)
+
+SET_ON_IMPORT = (
+    ("OPENBLAS_THREAD_TIMEOUT", "4", "numpynet.openblas.apply_defaults"),
+    ("NUMBA_THREADING_LAYER", "workqueue (numba.config, not os.environ)", "numpynet.kernels"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name):
+    """The declared `Setting` called `name` (a clear error for an undeclared one)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"{name} is not a numpynet setting; declare it in numpynet/config.py "
+                       f"(known: {', '.join(_BY_NAME)})") from None
+
+
+def default(name):
+    return setting(name).default
+
+
+def get(name):
+    """The value of environment variable `name`, or its declared default; checked against its
+    choices, with an error that says which variable to fix."""
+    s = setting(name)
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return s.default
+    if s.choices and value not in s.choices:
+        raise ValueError(f"environment variable {name}={value!r}: use one of "
+                         f"{', '.join(s.choices)} (or unset it: default {s.default!r})")
+    return value
+
+
+def flag(name):
+    """A 0/1 setting as a bool."""
+    return get(name) == "1"
+
+
+def describe():
+    """The table `python -m numpynet.config` prints."""
+    lines = ["numpynet's environment variables (value now, default, meaning):", ""]
+    for s in SETTINGS:
+        now = os.environ.get(s.name)
+        shown = f"{now!r}" if now is not None else "unset"
+        lines.append(f"{s.name}  now {shown}, default {s.default!r}")
+        lines.append(f"    {s.meaning}; read by {s.read_by}")
+        if s.choices:
+            lines.append(f"    values: {', '.join(s.choices)}")
+    lines += ["", "set by numpynet when imported (never over a value you set):"]
+    for name, value, by in SET_ON_IMPORT:
+        lines.append(f"{name}={value}  ({by})")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print("usage: python -m numpynet.config\n\n" + __doc__.strip())
+        return 0
+    print(describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

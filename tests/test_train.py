@@ -151,29 +151,42 @@ def test_evaluate_and_predict_clis(dataset, tmp_path, capsys):
     assert predict.main([str(tmp_path / "missing.jpg"), "--checkpoint", str(out)]) == 1
 
 
-def test_overfits_a_hundred_images(tmp_path):
-    """The whole forward/backward/update chain works: 100 images, learned by heart."""
-    root = generate_demo_dataset(tmp_path / "d", num_classes=10, train_per_class=10,
+@pytest.fixture(scope="module")
+def hundred_images(tmp_path_factory):
+    """100 demo images (10 classes) centre-cropped to 67 px: (100, 3, 67, 67), labels."""
+    tmp = tmp_path_factory.mktemp("hundred")
+    root = generate_demo_dataset(tmp / "d", num_classes=10, train_per_class=10,
                                  val_per_class=1, image_size=64, progress=False, workers=1)
-    data = open_imagenet(root, size=80, cache_root=tmp_path / "cache", progress=False, workers=1)
-    x = centre_batch(np.asarray(data.train.images), data.mean, 67)     # (100, 3, 67, 67)
-    y = data.train.labels
-    net = alexnet(10, width=0.25, input_size=67, dropout=0.0, seed=0)
-    rng = np.random.default_rng(0)
-    for name in ("fc6", "fc7"):      # 1024 wide here: He's std is stable and learns faster
+    data = open_imagenet(root, size=80, cache_root=tmp / "cache", progress=False, workers=1)
+    return centre_batch(np.asarray(data.train.images), data.mean, 67), data.train.labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_overfits_a_hundred_images(hundred_images, seed):
+    """The whole forward/backward/update chain works: 100 images, learned by heart.
+
+    A sanity check that must hold on any CPU and BLAS, so it runs well inside the stable range:
+    with momentum 0.9 on this full batch the loss falls without a single rise at lr 0.003 and
+    0.005, and spikes (to 5-10, sometimes dying at chance) from about lr 0.007 on. There, which
+    way a spike goes is decided by float32 rounding, which differs between BLAS kernels and
+    thread counts. At lr 0.003 every seed reaches 0.02 in 105-120 steps on AVX2 and AVX-512
+    kernels alike; the test allows 250.
+    """
+    x, y = hundred_images
+    net = alexnet(10, width=0.25, input_size=67, dropout=0.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    for name in ("fc6", "fc7"):      # 1024 wide here: He's std learns, the paper's 0.01 stalls
         W = net[name].params["W"]
         net[name].params["W"] = (rng.standard_normal(W.shape) * np.sqrt(2 / W.shape[1])) \
             .astype(np.float32)
-    opt, loss_fn = SGD(net, lr=0.03, momentum=0.9, weight_decay=0), SoftmaxCrossEntropy()
-    first = loss_fn.forward(net.forward(x), y)
-    for step in range(150):
-        loss = loss_fn.forward(net.forward(x), y)
-        if loss < 0.02:
-            break
+    opt, loss_fn = SGD(net, lr=0.003, momentum=0.9, weight_decay=0), SoftmaxCrossEntropy()
+    losses = [loss_fn.forward(net.forward(x), y)]
+    while losses[-1] >= 0.02 and len(losses) <= 250:
         net.backward(loss_fn.backward())
         opt.step()
-    assert first == pytest.approx(np.log(10), abs=0.1)
-    assert loss < 0.02, f"still at loss {loss:.3f} after {step} steps"
+        losses.append(loss_fn.forward(net.forward(x), y))
+    assert losses[0] == pytest.approx(np.log(10), abs=0.1)
+    assert losses[-1] < 0.02, f"still at loss {losses[-1]:.3f} after {len(losses) - 1} steps"
     assert topk_error(loss_fn.probs, y, 1) == 0
 
 

@@ -14,6 +14,7 @@ from numpynet.data import (BadImage, DatasetError, image_statistics, load_rgb, o
 from numpynet.data import decode as decode_module
 from numpynet.data.cache import keep_rows_npy
 from numpynet.data.decode import resize_shorter_side
+from numpynet.files import temp_sibling
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -242,7 +243,7 @@ def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr(decode_module, "decode_for_cache", crash_on_the_fifth)
     with pytest.raises(KeyboardInterrupt):
         open_tiny(tmp_path / "ds", tmp_path / "cache")
-    assert list((tmp_path / "cache").iterdir()) == []          # no folder, no .tmp- leftover
+    assert list((tmp_path / "cache").iterdir()) == []          # no folder, no build leftover
 
     monkeypatch.setattr(decode_module, "decode_for_cache", real)
     data = open_tiny(tmp_path / "ds", tmp_path / "cache")
@@ -253,12 +254,12 @@ def test_leftovers_of_a_killed_build_are_rebuilt(tmp_path):
     make_imagenet(tmp_path / "ds")
     folder = open_tiny(tmp_path / "ds", tmp_path / "cache").train.folder
     # What a killed process or a half-copied cache leaves: a folder without a complete manifest,
-    # and a .tmp-<pid> folder of a process that no longer runs.
+    # and a build folder (.<name>.build-<pid>-<hex>) of a process that no longer runs.
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps(dict(manifest, complete=False)))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = folder.with_name(f"{folder.name}.tmp-{dead.pid}")
+    stale = temp_sibling(folder, "build", pid=dead.pid)
     stale.mkdir()
     (stale / "images.npy").write_bytes(b"partial")
 

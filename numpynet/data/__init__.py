@@ -13,6 +13,8 @@ The pieces, one concept per module, each usable alone:
     cache.py     decode everything once into a memory-mapped cache, mean image, RGB PCA
     augment.py   random crops, flips, PCA colour, mean subtraction, 10-crop
     loader.py    reproducible, resumable batches, prepared in a background thread
+    demo.py      a generated stand-in dataset in ImageNet's layout (python -m numpynet.data.demo);
+                 what one of its images shows: demo_images.py
 """
 
 from dataclasses import dataclass, field

@@ -271,6 +271,31 @@ def test_leftovers_of_a_killed_build_are_rebuilt(tmp_path):
     assert open_cache(folder).manifest["complete"] is True
 
 
+def test_a_concurrent_build_never_races(tmp_path, monkeypatch):
+    """Another process builds the same cache while this one is half-way: it leaves this build's
+    folder alone (its process runs), the first rename wins, and this build uses that result."""
+    import os
+
+    from numpynet.data import cache
+    make_imagenet(tmp_path / "ds", val="none")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    other = (f"import sys; sys.path.insert(0, {tests!r}); from data_fixtures import open_tiny; "
+             f"open_tiny({str(tmp_path / 'ds')!r}, {str(tmp_path / 'cache')!r})")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    real_fill = cache._fill
+
+    def fill_while_another_builds(tmp, *args):
+        assert tmp.exists()
+        subprocess.run([sys.executable, "-c", other], env=env, check=True, timeout=120)
+        assert tmp.exists()                                 # the other build left ours alone
+        real_fill(tmp, *args)
+
+    monkeypatch.setattr(cache, "_fill", fill_while_another_builds)
+    data = open_tiny(tmp_path / "ds", tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [data.train.folder.name]
+    assert len(data.train) == 12 and data.train.manifest["complete"] is True
+
+
 def test_keep_rows_npy_truncates_in_place(tmp_path):
     from numpy.lib.format import open_memmap
     a = open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.uint8, shape=(7, 4, 4, 3))

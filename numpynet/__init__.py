@@ -7,7 +7,9 @@
 
 from . import openblas
 
-openblas.apply_defaults()     # before NumPy loads OpenBLAS, which reads them then (openblas.py)
+# Before NumPy loads OpenBLAS, which reads its settings then: OPENBLAS_THREAD_TIMEOUT=4 unless
+# set. The one change importing numpynet makes to os.environ (numpynet/config.py lists it).
+openblas.apply_defaults()
 
 from . import backend, gradcheck  # noqa: E402
 from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Layer, Linear,  # noqa: E402

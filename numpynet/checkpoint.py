@@ -8,18 +8,17 @@
                                 (epoch, next batch, lr schedule, RNG states of the dropout layers)
 
 Arrays are always stored as NumPy arrays, so a checkpoint written on a GPU loads on a CPU-only
-machine and the other way round. Writing is atomic: a temporary file in the same folder,
-flushed to disk, then renamed over the old checkpoint, so a crash or Ctrl-C mid-write never
-leaves a half-written checkpoint behind.
+machine and the other way round. Writing is atomic and durable (numpynet/files.py): a
+temporary file in the same folder, flushed to disk, then renamed over the old checkpoint, so a
+crash, a power cut or Ctrl-C mid-write never leaves a half-written checkpoint behind.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from . import backend, files
 from .layers import Dropout
 from .models import alexnet
 
@@ -36,17 +35,8 @@ def save(path, net, meta, optimizer=None, mean=None):
     meta = dict(meta, dropout_rng={l.name: l.rng.bit_generator.state
                                    for l in net.layers if isinstance(l, Dropout)})
     arrays["meta"] = np.array(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with files.atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)          # an open file: np.savez would add .npz to a bare name
     return path
 
 

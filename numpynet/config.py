@@ -2,15 +2,27 @@
 
     python -m numpynet.config          # the list, with the values in force now
 
-numpynet reads its own variables only through `get` (or `flag`), so this list is complete: a
-module that wants a new one declares it here first. Each has a default and a meaning, and
-those with a fixed set of values (`choices`) are checked, with an error that names the variable.
+numpynet reads its own variables only through this module, so the list is complete (a test
+greps the tree to keep it so): a module that wants a new variable declares it in SETTINGS
+first. Each has a default and a meaning; those with a fixed set of values (`choices`) are
+checked, and a bad value is a one-line error that names the variable:
+
+    get(name)        the value, or the declared default when unset or empty
+    flag(name)       a 0/1 setting as a bool
+    given(name)      the value, or None when unset or empty (for defaults that depend on
+                     where numpynet runs, such as folders inside the checkout)
+    default(name)    the declared default
 
 What `import numpynet` changes in the process, and nothing else:
-- OPENBLAS_THREAD_TIMEOUT=4, put into os.environ before NumPy loads OpenBLAS, unless it is set
-  already or NUMPYNET_BLAS_DEFAULTS=0 (numpynet/openblas.py says why);
-- Numba's threading layer `workqueue`, chosen when the Numba kernels are first imported, unless
-  NUMBA_THREADING_LAYER is set (numpynet/kernels/__init__.py says why).
+- OPENBLAS_THREAD_TIMEOUT=4, put into os.environ by numpynet.openblas.apply_defaults() before
+  NumPy loads OpenBLAS, unless it is set already, NumPy was imported first (too late), or
+  NUMPYNET_BLAS_DEFAULTS=0 (numpynet/openblas.py says why);
+- Numba's threading layer `workqueue` (numba.config, not os.environ), chosen when the Numba
+  kernels are first imported, unless NUMBA_THREADING_LAYER is set (numpynet/kernels/__init__.py
+  says why).
+
+This module imports nothing but the standard library: numpynet/openblas.py reads it before
+NumPy is loaded.
 """
 
 import os
@@ -25,6 +37,10 @@ class Setting:
     meaning: str
     read_by: str
     choices: tuple = ()         # allowed values, if it has a fixed set
+
+
+class SettingError(ValueError):
+    """A numpynet environment variable with a value it cannot take."""
 
 
 SETTINGS = (
@@ -48,7 +64,8 @@ SETTINGS = (
             "where the notebooks write their training runs (relative: to the checkout)",
             "notebooks/"),
     Setting("NUMPYNET_SHARED_DATA", "../shared/data",
-            "real sample photos beside the checkout, used by tests and notebooks when present",
+            "real sample photos beside the checkout, used by tests and notebooks when present "
+            "(relative: to the checkout)",
             "tests/, notebooks/"),
     Setting("NUMPYNET_BENCH_RESTARTED", None,
             "internal: marks the process the benchmark restarted with its thread settings",
@@ -73,25 +90,43 @@ def setting(name):
 
 
 def default(name):
+    """The declared default of `name` (None: no default)."""
     return setting(name).default
 
 
-def get(name):
-    """The value of environment variable `name`, or its declared default; checked against its
-    choices, with an error that says which variable to fix."""
+def given(name):
+    """The value of environment variable `name`, or None when it is unset or empty; checked
+    against its choices, with an error that says which variable to fix."""
     s = setting(name)
     value = os.environ.get(name)
     if value is None or value == "":
-        return s.default
+        return None
     if s.choices and value not in s.choices:
-        raise ValueError(f"environment variable {name}={value!r}: use one of "
-                         f"{', '.join(s.choices)} (or unset it: default {s.default!r})")
+        raise SettingError(f"environment variable {name}={value!r}: use one of "
+                           f"{', '.join(s.choices)} (or unset it: default {s.default!r})")
     return value
+
+
+def get(name):
+    """The value of environment variable `name`, or its declared default (see `given`)."""
+    value = given(name)
+    return default(name) if value is None else value
 
 
 def flag(name):
     """A 0/1 setting as a bool."""
     return get(name) == "1"
+
+
+def problems():
+    """One line for each numpynet variable set to a value it cannot take (empty: all fine)."""
+    found = []
+    for s in SETTINGS:
+        try:
+            given(s.name)
+        except SettingError as error:
+            found.append(str(error))
+    return found
 
 
 def describe():
@@ -106,17 +141,27 @@ def describe():
             lines.append(f"    values: {', '.join(s.choices)}")
     lines += ["", "set by numpynet when imported (never over a value you set):"]
     for name, value, by in SET_ON_IMPORT:
-        lines.append(f"{name}={value}  ({by})")
+        lines.append(f"  {name}={value}  ({by})")
     return "\n".join(lines)
 
 
+USAGE = "usage: python -m numpynet.config [-h]"
+
+
 def main(argv=None):
+    """Print the table; exit status 1 (and the errors on stderr) if a value is bad."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
-        print("usage: python -m numpynet.config\n\n" + __doc__.strip())
+        print(f"{USAGE}\n\n{__doc__.strip()}")
         return 0
+    if args:
+        print(f"{USAGE}\nerror: unexpected argument {args[0]!r}", file=sys.stderr)
+        return 2
     print(describe())
-    return 0
+    errors = problems()
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

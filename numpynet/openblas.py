@@ -8,29 +8,32 @@ NumPy loads it. numpynet chooses one of them:
 - OPENBLAS_THREAD_TIMEOUT=4. After a product OpenBLAS's worker threads keep spinning for 2^28
   cycles by default, waiting for the next one, on the very cores that numpynet's Numba kernels
   (ReLU, LRN, pooling, im2col, run between the products) then need. With 2^4 cycles they sleep
-  almost at once: about 10% off AlexNet's training step and inference on 2 cores. It changes
-  no result.
+  almost at once and leave those cores free. It changes no result. (Measured effect:
+  docs/PERFORMANCE.md, "Data pipeline".)
 
 `apply_defaults()` puts it into the environment unless a value is there already (yours wins)
 or NUMPYNET_BLAS_DEFAULTS=0. numpynet/__init__.py calls it first thing, so that it takes effect
 whenever numpynet is imported before NumPy, as in `python -m numpynet.train`; imported after
 NumPy it is too late, and `apply_defaults` leaves the environment alone. `APPLIED` says what it
-set.
+set. This is the one change `import numpynet` makes to os.environ (numpynet/config.py lists
+it with the variables numpynet reads).
 
 Another setting is left to you: OPENBLAS_CORETYPE, the kernels. OpenBLAS picks them by asking
 the processor what it is, unless OPENBLAS_CORETYPE names a set. Some machine images pin
 `Haswell` (AVX2), which runs everywhere and gives the same sums on every host; on a processor
-with AVX-512, `SkylakeX` runs the products about twice as fast (a 4096 x 4096 product on 2
-cores of an AMD EPYC: 230 against 440 GFLOP/s) and the results differ in the last bits.
-`info()` says which set is running. For example:
+with AVX-512, `SkylakeX` uses the wider vectors, runs the products faster and gives results
+that differ in the last bits. `info()` says which set is running. For example:
 
     OPENBLAS_CORETYPE=SkylakeX python -m numpynet.train ...
 
-This module must not import NumPy at the top: it runs before NumPy is loaded.
+This module must not import NumPy at the top: it runs before NumPy is loaded (numpynet.config,
+which it reads, imports only the standard library).
 """
 
 import os
 import sys
+
+from . import config
 
 DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 APPLIED = {}                   # those of DEFAULTS that apply_defaults() put into the environment
@@ -61,7 +64,7 @@ def cpu_name():
 def apply_defaults():
     """Put `DEFAULTS` into os.environ where they are not set; nothing if NumPy is already
     loaded (too late) or NUMPYNET_BLAS_DEFAULTS=0. Returns `APPLIED`."""
-    if "numpy" in sys.modules or os.environ.get("NUMPYNET_BLAS_DEFAULTS") == "0":
+    if "numpy" in sys.modules or not config.flag("NUMPYNET_BLAS_DEFAULTS"):
         return APPLIED
     for name, value in DEFAULTS.items():
         if name not in os.environ:

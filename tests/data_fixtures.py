@@ -3,12 +3,13 @@
 Imported by tests/test_data_*.py (kept out of conftest.py, which others own).
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from numpynet import config
 
 SHARED_ENV = "NUMPYNET_SHARED_DATA"
 WNIDS = ["n01440764", "n01443537", "n01484850", "n01491361", "n01494475", "n01496331"]
@@ -19,8 +20,8 @@ def shared_data(name):
 
     The folder comes from $NUMPYNET_SHARED_DATA, else ``<repo>/../shared/data``.
     """
-    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    base = os.environ.get(SHARED_ENV) or default
+    base = config.given(SHARED_ENV) or Path(__file__).resolve().parents[1] / config.default(
+        SHARED_ENV)
     path = Path(base) / name
     if not path.is_dir():
         pytest.skip(f"shared sample data not found at {path} (set {SHARED_ENV})")

@@ -14,6 +14,7 @@ from numpynet.data import (BadImage, DatasetError, image_statistics, load_rgb, o
 from numpynet.data import decode as decode_module
 from numpynet.data.cache import keep_rows_npy
 from numpynet.data.decode import resize_shorter_side
+from numpynet.files import temp_sibling
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -242,7 +243,7 @@ def test_interrupted_build_is_never_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr(decode_module, "decode_for_cache", crash_on_the_fifth)
     with pytest.raises(KeyboardInterrupt):
         open_tiny(tmp_path / "ds", tmp_path / "cache")
-    assert list((tmp_path / "cache").iterdir()) == []          # no folder, no .tmp- leftover
+    assert list((tmp_path / "cache").iterdir()) == []          # no folder, no build leftover
 
     monkeypatch.setattr(decode_module, "decode_for_cache", real)
     data = open_tiny(tmp_path / "ds", tmp_path / "cache")
@@ -253,12 +254,12 @@ def test_leftovers_of_a_killed_build_are_rebuilt(tmp_path):
     make_imagenet(tmp_path / "ds")
     folder = open_tiny(tmp_path / "ds", tmp_path / "cache").train.folder
     # What a killed process or a half-copied cache leaves: a folder without a complete manifest,
-    # and a .tmp-<pid> folder of a process that no longer runs.
+    # and a build folder (.<name>.build-<pid>-<hex>) of a process that no longer runs.
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / "manifest.json").write_text(json.dumps(dict(manifest, complete=False)))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = folder.with_name(f"{folder.name}.tmp-{dead.pid}")
+    stale = temp_sibling(folder, "build", pid=dead.pid)
     stale.mkdir()
     (stale / "images.npy").write_bytes(b"partial")
 
@@ -268,6 +269,31 @@ def test_leftovers_of_a_killed_build_are_rebuilt(tmp_path):
     assert not data.train.reused and data.train.folder == folder
     assert not stale.exists()
     assert open_cache(folder).manifest["complete"] is True
+
+
+def test_a_concurrent_build_never_races(tmp_path, monkeypatch):
+    """Another process builds the same cache while this one is half-way: it leaves this build's
+    folder alone (its process runs), the first rename wins, and this build uses that result."""
+    import os
+
+    from numpynet.data import cache
+    make_imagenet(tmp_path / "ds", val="none")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    other = (f"import sys; sys.path.insert(0, {tests!r}); from data_fixtures import open_tiny; "
+             f"open_tiny({str(tmp_path / 'ds')!r}, {str(tmp_path / 'cache')!r})")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    real_fill = cache._fill
+
+    def fill_while_another_builds(tmp, *args):
+        assert tmp.exists()
+        subprocess.run([sys.executable, "-c", other], env=env, check=True, timeout=120)
+        assert tmp.exists()                                 # the other build left ours alone
+        real_fill(tmp, *args)
+
+    monkeypatch.setattr(cache, "_fill", fill_while_another_builds)
+    data = open_tiny(tmp_path / "ds", tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [data.train.folder.name]
+    assert len(data.train) == 12 and data.train.manifest["complete"] is True
 
 
 def test_keep_rows_npy_truncates_in_place(tmp_path):

@@ -13,6 +13,8 @@ The pieces, one concept per module, each usable alone:
     cache.py     decode everything once into a memory-mapped cache, mean image, RGB PCA
     augment.py   random crops, flips, PCA colour, mean subtraction, 10-crop
     loader.py    reproducible, resumable batches, prepared in a background thread
+    demo.py      a generated stand-in dataset in ImageNet's layout (python -m numpynet.data.demo);
+                 what one of its images shows: demo_images.py
 """
 
 from dataclasses import dataclass, field
@@ -22,14 +24,15 @@ from .augment import (CROP, PCA_STD, centre_batch, crop_batch, pca_colour_shift,
 from .cache import (CachedSplit, default_cache_root, image_statistics, open_cache,
                     open_or_build, rgb_pca)
 from .decode import MIN_SIDE, BadImage, load_rgb
-from .layout import (DatasetError, Layout, display_path, find_layout, has_images, list_images,
-                     list_val)
+from .layout import (DatasetError, Layout, default_data_root, display_path, find_layout,
+                     has_images, list_images, list_val)
 from .loader import BatchLoader
 from .subset import VAL_CAP_STREAM, cap_files, choose_classes, evenly_spaced, read_classes_file
 
 __all__ = [
     "open_imagenet", "ImageNetSubset", "DatasetError", "BatchLoader", "CachedSplit",
-    "open_cache", "find_layout", "Layout", "choose_classes", "evenly_spaced", "cap_files",
+    "open_cache", "find_layout", "Layout", "default_data_root", "default_cache_root",
+    "choose_classes", "evenly_spaced", "cap_files",
     "read_classes_file", "load_rgb", "BadImage", "train_batch", "centre_batch", "ten_crop_batch",
     "crop_batch", "random_crops", "random_flips", "pca_colour_shift", "ten_crop_positions",
     "image_statistics", "rgb_pca", "CROP", "PCA_STD", "MIN_SIDE",

@@ -16,9 +16,12 @@ A cache is one folder under the cache root (default ``data/cache/``, or ``$NUMPY
 wnids, per_class, seed, size, and every source file with its label, size and mtime. Change any of
 them and a new cache is built; otherwise the old one is opened in well under a second.
 
-A build writes into ``<name>.tmp-<pid>/`` and renames the folder into place only when complete,
-so an interrupted build (Ctrl-C, crash, full disk) never leaves a cache that is later trusted:
-``open_cache`` refuses a folder without ``"complete": true``, and leftovers are rebuilt.
+A build writes into ``.<name>.build-<pid>-<hex>/`` (``files.temp_sibling``) and renames the
+folder into place only when complete, so an interrupted build (Ctrl-C, crash, full disk) never
+leaves a cache that is later trusted: ``open_cache`` refuses a folder without ``"complete":
+true``, and leftovers of processes that no longer run are deleted by the next build. Two
+processes building the same cache at once each build their own folder; the first rename wins
+and the other uses it.
 """
 
 import contextlib
@@ -27,7 +30,6 @@ import io
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -36,16 +38,20 @@ import numpy as np
 from numpy.lib import format as npy_format
 from tqdm import tqdm
 
+from .. import config
+from ..files import atomic_path, remove_tree, temp_owner, temp_sibling, temp_siblings
 from . import decode
 from .layout import DatasetError, display_path, project_path
 
 CACHE_ENV = "NUMPYNET_CACHE"
-DEFAULT_CACHE = "data/cache"
+DEFAULT_CACHE = config.default(CACHE_ENV)
 FORMAT = 1          # bump when the cache layout or preprocessing changes
+BUILD = "build"     # the purpose in the names of build folders: .<name>.build-<pid>-<hex>
 
 
 def default_cache_root():
-    return Path(os.environ.get(CACHE_ENV) or project_path(DEFAULT_CACHE))
+    """$NUMPYNET_CACHE, else data/cache in the checkout."""
+    return Path(config.given(CACHE_ENV) or project_path(DEFAULT_CACHE))
 
 
 class CachedSplit:
@@ -154,8 +160,7 @@ def open_or_build(cache_root, split, items, wnids, names, settings, base, pre_sk
     cache_root.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(folder)
     started = time.time()
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temp_sibling(folder, BUILD)
     tmp.mkdir()
     try:
         manifest = dict(settings, names=list(names), key=key, layout=layout)
@@ -166,7 +171,7 @@ def open_or_build(cache_root, split, items, wnids, names, settings, base, pre_sk
             json.dump(manifest, f, indent=1)
         _publish(tmp, folder)
     except BaseException:                   # Ctrl-C included: leave nothing half-made behind
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         raise
     split_cache = CachedSplit(folder)
     split_cache.reused = False
@@ -174,14 +179,14 @@ def open_or_build(cache_root, split, items, wnids, names, settings, base, pre_sk
 
 
 def _remove_stale_builds(folder):
-    """Delete ``<name>.tmp-<pid>`` folders of builds whose process no longer runs, and a final
-    folder without a complete manifest (what a crash on another system could leave)."""
-    for tmp in folder.parent.glob(f"{folder.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[1]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
+    """Delete the build folders of ``folder`` whose process no longer runs (a running build's
+    is left alone), and a final folder without a complete manifest (what a crash on another
+    system could leave)."""
+    for tmp in temp_siblings(folder, BUILD):
+        if not _process_alive(temp_owner(tmp)[2]):
+            remove_tree(tmp)
     if folder.exists() and read_manifest(folder) is None:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
 
 
 def _process_alive(pid):
@@ -205,7 +210,7 @@ def _publish(tmp, folder):
     except OSError:
         if read_manifest(folder) is None:          # not a concurrent build that won the race
             raise
-        shutil.rmtree(tmp, ignore_errors=True)     # another process finished first: use theirs
+        remove_tree(tmp)                           # another process finished first: use theirs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,13 +331,12 @@ def keep_rows_npy(path, rows):
             f.truncate(offset + rows * int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
             return
     old = np.load(path, mmap_mode="r")
-    tmp = Path(path).with_suffix(".shrink.npy")
-    new = npy_format.open_memmap(tmp, mode="w+", dtype=old.dtype, shape=new_shape)
-    for start in range(0, rows, 1024):
-        new[start:start + 1024] = old[start:min(rows, start + 1024)]
-    new.flush()
-    del new, old
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:          # open_memmap writes to the name as given
+        new = npy_format.open_memmap(tmp, mode="w+", dtype=old.dtype, shape=new_shape)
+        for start in range(0, rows, 1024):
+            new[start:start + 1024] = old[start:min(rows, start + 1024)]
+        new.flush()
+        del new, old
 
 
 # ---------------------------------------------------------------------------------------------

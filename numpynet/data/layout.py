@@ -34,8 +34,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import config
+
 DATA_ENV = "NUMPYNET_DATA"
-DEFAULT_DATA = "data/imagenet"
+DEFAULT_DATA = config.default(DATA_ENV)      # "data/imagenet", inside the checkout
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff",
                     ".webp", ".ppm", ".pgm", ".pnm", ".pbm"}
@@ -55,6 +57,11 @@ def project_path(*relative):
     (so notebooks in ``notebooks/`` find the same data), else at the current folder."""
     base = _PROJECT_ROOT if (_PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
     return base.joinpath(*relative)
+
+
+def default_data_root():
+    """$NUMPYNET_DATA, else data/imagenet in the checkout."""
+    return Path(config.given(DATA_ENV) or project_path(DEFAULT_DATA))
 
 
 def display_path(path):
@@ -131,7 +138,7 @@ def find_layout(root=None, val_labels=None):
     Raises ``DatasetError`` naming the expected layout when nothing usable is there.
     """
     if root is None:
-        root = os.environ.get(DATA_ENV) or project_path(DEFAULT_DATA)
+        root = default_data_root()
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise _missing_train_error(root, f"({display_path(root)} is not a folder)")

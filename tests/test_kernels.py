@@ -111,14 +111,21 @@ def test_lrn_numba_equals_reference(size, C, dtype, rng):
 
 # --------------------------------------------------------------------------- the newer kernels
 
+def _lrn_inputs(C, dtype, rng, hw=(5, 4)):
+    """Activations a ~ 3 (so that the window terms matter), a gradient g, and the tolerance."""
+    a = (rng.standard_normal((2, C, *hw)) * 3).astype(dtype)
+    return a, rng.standard_normal(a.shape).astype(dtype), 1e-5 if dtype == np.float32 else 1e-12
+
+
+LRN_CONSTANTS = [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]     # (alpha, beta, k): the paper's, larger
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
 def test_lrn_from_input_numba_equals_reference(size, C, dtype, rng):
     """lrn_normalise (b alone) and lrn_backward_from_input (d recomputed from a)."""
-    a = (rng.standard_normal((2, C, 5, 4)) * 3).astype(dtype)
-    g = rng.standard_normal(a.shape).astype(dtype)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for alpha, beta, k in [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]:
+    a, g, tol = _lrn_inputs(C, dtype, rng)
+    for alpha, beta, k in LRN_CONSTANTS:
         b = L.lrn_normalise_numba(a, size, alpha, beta, k)
         assert b.dtype == dtype
         np.testing.assert_allclose(b, L.lrn_normalise_reference(a, size, alpha, beta, k),
@@ -296,33 +303,23 @@ def test_every_kernel_has_a_loop_definition_and_a_numba_kernel():
         assert kernel.numba is not None and kernel.reference is not None, name
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", CONV_CASES)
-def test_im2col_col2im_loops_reference_numba_agree(case, dtype, rng):
-    N, C, H, W, kh, kw, s, p = case
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    loops = naive.im2col(x, kh, kw, s, p)
-    np.testing.assert_array_equal(K.im2col_reference(x, kh, kw, s, p), loops)
-    np.testing.assert_array_equal(K.im2col_numba(x, kh, kw, s, p), loops)
-    cols = rng.standard_normal(loops.shape).astype(dtype)
-    loops = naive.col2im(cols, x.shape, kh, kw, s, p)
-    np.testing.assert_allclose(K.col2im_reference(cols, x.shape, kh, kw, s, p), loops,
-                               **_tol(dtype))
-    np.testing.assert_allclose(K.col2im_numba(cols, x.shape, kh, kw, s, p), loops, **_tol(dtype))
+IM2COL_CASES = ([("", c[:4], c[4:]) for c in CONV_CASES]           # (kh, kw, stride, pad)
+                + [("_wide", c[:4], c[4:]) for c in WIDE_CASES])   # (kh, kw, pad)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", WIDE_CASES)
-def test_wide_im2col_col2im_loops_reference_numba_agree(case, dtype, rng):
-    N, C, H, W, kh, kw, p = case
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    loops = naive.im2col_wide(x, kh, kw, p)
-    np.testing.assert_array_equal(K.im2col_wide_reference(x, kh, kw, p), loops)
-    np.testing.assert_array_equal(K.im2col_wide_numba(x, kh, kw, p), loops)
+@pytest.mark.parametrize("layout,shape,args", IM2COL_CASES)
+def test_im2col_col2im_loops_reference_numba_agree(layout, shape, args, dtype, rng):
+    """Both layouts: im2col`layout` and col2im`layout` (layout "" or "_wide")."""
+    forward, adjoint = getattr(K, "im2col" + layout), getattr(K, "col2im" + layout)
+    x = rng.standard_normal(shape).astype(dtype)
+    loops = getattr(naive, "im2col" + layout)(x, *args)
+    for impl in (forward.reference, forward.numba):
+        np.testing.assert_array_equal(impl(x, *args), loops)
     cols = rng.standard_normal(loops.shape).astype(dtype)
-    loops = naive.col2im_wide(cols, x.shape, kh, kw, p)
-    for fn in (K.col2im_wide_reference, K.col2im_wide_numba):
-        np.testing.assert_allclose(fn(cols, x.shape, kh, kw, p), loops, **_tol(dtype))
+    loops = getattr(naive, "col2im" + layout)(cols, x.shape, *args)
+    for impl in (adjoint.reference, adjoint.numba):
+        np.testing.assert_allclose(impl(cols, x.shape, *args), loops, **_tol(dtype))
 
 
 def test_im2col_loops_hand_example():
@@ -374,21 +371,21 @@ def test_product_layout_loops_reference_numba_agree(Wq, rng):
         np.testing.assert_array_equal(to_columns(dout, D.copy()), loops_D)
 
 
+@pytest.mark.parametrize("impl", ["reference", "numba"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", POOL_CASES)
-def test_maxpool_loops_reference_numba_agree(case, dtype, rng):
+def test_maxpool_loops_reference_numba_agree(case, dtype, impl, rng):
     """Ties go to the first position in all three; backward adds (+=) where windows overlap."""
+    forward, backward = getattr(P.maxpool_forward, impl), getattr(P.maxpool_backward, impl)
     N, C, H, W, k, s = case
     x = rng.integers(0, 4, size=(N, C, H, W)).astype(dtype)    # many ties on purpose
     y, arg = naive.maxpool_forward(x, k, s)
+    y_impl, arg_impl = forward(x, k, s)
+    np.testing.assert_array_equal(y_impl, y)
+    np.testing.assert_array_equal(arg_impl, arg)
     dout = rng.standard_normal(y.shape).astype(dtype)
-    dx = naive.maxpool_backward(dout, arg, x.shape, k, s)
-    for forward, backward in ((P.maxpool_forward_reference, P.maxpool_backward_reference),
-                              (P.maxpool_forward_numba, P.maxpool_backward_numba)):
-        y_impl, arg_impl = forward(x, k, s)
-        np.testing.assert_array_equal(y_impl, y)
-        np.testing.assert_array_equal(arg_impl, arg)
-        np.testing.assert_allclose(backward(dout, arg, x.shape, k, s), dx, **_tol(dtype))
+    np.testing.assert_allclose(backward(dout, arg, x.shape, k, s),
+                               naive.maxpool_backward(dout, arg, x.shape, k, s), **_tol(dtype))
 
 
 def test_maxpool_loops_hand_example():
@@ -402,28 +399,24 @@ def test_maxpool_loops_hand_example():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
-def test_lrn_loops_reference_numba_agree(size, C, dtype, rng):
-    """alpha ~ 0.3, activations ~ 3: the cross-channel terms of the backward pass matter."""
-    a = (rng.standard_normal((2, C, 3, 2)) * 3).astype(dtype)
-    g = rng.standard_normal(a.shape).astype(dtype)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for alpha, beta, k in [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]:
-        b, d = naive.lrn_forward(a, size, alpha, beta, k)
-        da = naive.lrn_backward(g, a, b, d, size, alpha, beta)
-        for impl in ("reference", "numba"):
-            b_impl, d_impl = getattr(L.lrn_forward, impl)(a, size, alpha, beta, k)
-            np.testing.assert_allclose(d_impl, d, rtol=tol)
-            np.testing.assert_allclose(b_impl, b, rtol=tol, atol=tol)
-            np.testing.assert_allclose(getattr(L.lrn_backward, impl)(g, a, b, d, size, alpha,
-                                                                     beta),
-                                       da, rtol=tol * 10, atol=tol * 10)
-            np.testing.assert_allclose(getattr(L.lrn_normalise, impl)(a, size, alpha, beta, k),
-                                       naive.lrn_normalise(a, size, alpha, beta, k),
-                                       rtol=tol, atol=tol)
-            np.testing.assert_allclose(
-                getattr(L.lrn_backward_from_input, impl)(g, a, size, alpha, beta, k),
-                naive.lrn_backward_from_input(g, a, size, alpha, beta, k),
-                rtol=tol * 10, atol=tol * 10)
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+def test_lrn_loops_reference_numba_agree(size, C, dtype, impl, rng):
+    """All four LRN kernels against the paper's formula and the full chain rule, as loops."""
+    a, g, tol = _lrn_inputs(C, dtype, rng, hw=(3, 2))
+    kernel = {name: getattr(getattr(L, name), impl) for name in
+              ("lrn_forward", "lrn_backward", "lrn_normalise", "lrn_backward_from_input")}
+    for constants in LRN_CONSTANTS:
+        b, d = naive.lrn_forward(a, size, *constants)
+        b_impl, d_impl = kernel["lrn_forward"](a, size, *constants)
+        np.testing.assert_allclose(d_impl, d, rtol=tol)
+        np.testing.assert_allclose(b_impl, b, rtol=tol, atol=tol)
+        np.testing.assert_allclose(kernel["lrn_normalise"](a, size, *constants), b,
+                                   rtol=tol, atol=tol)
+        da = naive.lrn_backward(g, a, b, d, size, *constants[:2])
+        np.testing.assert_allclose(kernel["lrn_backward"](g, a, b, d, size, *constants[:2]), da,
+                                   rtol=tol * 10, atol=tol * 10)
+        np.testing.assert_allclose(kernel["lrn_backward_from_input"](g, a, size, *constants), da,
+                                   rtol=tol * 10, atol=tol * 10)
 
 
 def test_lrn_loops_hand_example():

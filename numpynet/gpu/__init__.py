@@ -6,6 +6,6 @@
 
 Nothing here is imported by `import numpynet`, and nothing here imports CuPy at import time:
 `numpynet.kernels.dispatch.gpu_module()` imports `kernels` on the first GPU array, and CuPy
-itself is only asked for when a GPU array is (`numpynet.backend.load_cupy`). The matrix products stay in
-the layers, where CuPy hands them to cuBLAS.
+itself is only asked for when a GPU array is (`numpynet.backend.load_cupy`). The matrix
+products stay in the layers, where CuPy hands them to cuBLAS.
 """

@@ -246,17 +246,22 @@ def maxpool_backward(dout, arg, x_shape, k, stride, out=None):
 
 # --------------------------------------------------------------------------- LRN
 
+@cuda.jit(device=True)
+def _window_squares(a, n, c, h, w, size, zero):
+    """sum of a[n, j, h, w]^2 over the channels j of c's window, clipped at 0 and C - 1."""
+    s = zero
+    for j in range(max(0, c - size // 2), min(a.shape[1] - 1, c + size // 2) + 1):
+        v = a[n, j, h, w]
+        s += v * v
+    return s
+
+
 @cuda.jit
 def _lrn_forward_kernel(a, size, alpha, beta, k, zero, b, d):
     N, C, H, W = a.shape
-    half = size // 2
     for idx in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         n, c, h, w = _nchw(idx, C, H, W)
-        s = zero
-        for j in range(max(0, c - half), min(C - 1, c + half) + 1):
-            v = a[n, j, h, w]
-            s += v * v
-        dd = k + alpha * s
+        dd = k + alpha * _window_squares(a, n, c, h, w, size, zero)
         d[n, c, h, w] = dd
         b[n, c, h, w] = a[n, c, h, w] * math.pow(dd, -beta)
 

@@ -66,74 +66,74 @@ def conv_backward(dout, x, W, stride=1, pad=0, groups=1):
 
 
 # --------------------------------------------------------------------------- im2col, col2im
+# im2col and col2im visit the same pairs (entry of cols, pixel of x): im2col copies the pixel
+# into the entry, col2im adds the entry back onto the pixel. That is what "adjoint" means.
+
+def _im2col_pairs(x_shape, kh, kw, stride, pad):
+    """Every entry (row, column) of cols with the pixel (n, c, h, w) it holds, skipping those
+    in the padding: row (c, i, j), column (n, oh, ow), h = oh*s + i - pad, w = ow*s + j - pad."""
+    N, C, H, W = x_shape
+    Ho, Wo = conv_output_hw(H, W, kh, kw, stride, pad)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                for n in range(N):
+                    for oh in range(Ho):
+                        for ow in range(Wo):
+                            h, w = oh * stride + i - pad, ow * stride + j - pad
+                            if 0 <= h < H and 0 <= w < W:
+                                yield (c * kh + i) * kw + j, (n * Ho + oh) * Wo + ow, (n, c, h, w)
+
 
 def im2col(x, kh, kw, stride=1, pad=0):
     """cols[(c, i, j), (n, oh, ow)] = x[n, c, oh*s + i - pad, ow*s + j - pad], 0 in the padding."""
     N, C, H, W = x.shape
     Ho, Wo = conv_output_hw(H, W, kh, kw, stride, pad)
     cols = np.zeros((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                for n in range(N):
-                    for oh in range(Ho):
-                        for ow in range(Wo):
-                            h, w = oh * stride + i - pad, ow * stride + j - pad
-                            if 0 <= h < H and 0 <= w < W:
-                                cols[row, (n * Ho + oh) * Wo + ow] = x[n, c, h, w]
+    for row, col, pixel in _im2col_pairs(x.shape, kh, kw, stride, pad):
+        cols[row, col] = x[pixel]
     return cols
 
 
 def col2im(cols, x_shape, kh, kw, stride=1, pad=0):
     """The adjoint of im2col: every entry of cols added back onto the pixel it came from."""
-    N, C, H, W = x_shape
-    Ho, Wo = conv_output_hw(H, W, kh, kw, stride, pad)
     x = np.zeros(x_shape, dtype=cols.dtype)
+    for row, col, pixel in _im2col_pairs(x_shape, kh, kw, stride, pad):
+        x[pixel] += cols[row, col]                 # +=: a pixel in several windows gets the sum
+    return x
+
+
+def _wide_pairs(x_shape, kh, kw, pad):
+    """The same for the wide layout (stride 1): entry (row (c, i, j), column (n, q)) holds the
+    padded plane's element q + i*Wp + j, for q < Ho*Wp; skipped past the end of the plane and
+    in the padding."""
+    N, C, H, W = x_shape
+    Wp, L = wide_width(W, kw, pad), wide_length(H, W, kh, kw, pad)
     for c in range(C):
         for i in range(kh):
             for j in range(kw):
-                row = (c * kh + i) * kw + j
                 for n in range(N):
-                    for oh in range(Ho):
-                        for ow in range(Wo):
-                            h, w = oh * stride + i - pad, ow * stride + j - pad
-                            if 0 <= h < H and 0 <= w < W:
-                                x[n, c, h, w] += cols[row, (n * Ho + oh) * Wo + ow]
-    return x
+                    for q in range(L):
+                        hp, wp = divmod(q + i * Wp + j, Wp)        # in the padded plane
+                        if pad <= hp < H + pad and pad <= wp < W + pad:
+                            yield (c * kh + i) * kw + j, n * L + q, (n, c, hp - pad, wp - pad)
 
 
 def im2col_wide(x, kh, kw, pad=0):
     """Stride 1, the wide layout: cols[(c, i, j), (n, q)] = xpad[n, c].ravel()[q + i*Wp + j]
     for q < Ho*Wp (0 past the end of the plane)."""
     N, C, H, W = x.shape
-    Wp, L = wide_width(W, kw, pad), wide_length(H, W, kh, kw, pad)
-    cols = np.zeros((C * kh * kw, N * L), dtype=x.dtype)
-    for n in range(N):
-        for c in range(C):
-            plane = np.pad(x[n, c], pad).ravel()           # (Hp*Wp,)
-            for i in range(kh):
-                for j in range(kw):
-                    for q in range(L):
-                        if q + i * Wp + j < plane.size:
-                            cols[(c * kh + i) * kw + j, n * L + q] = plane[q + i * Wp + j]
+    cols = np.zeros((C * kh * kw, N * wide_length(H, W, kh, kw, pad)), dtype=x.dtype)
+    for row, col, pixel in _wide_pairs(x.shape, kh, kw, pad):
+        cols[row, col] = x[pixel]
     return cols
 
 
 def col2im_wide(cols, x_shape, kh, kw, pad=0):
     """The adjoint of im2col_wide."""
-    N, C, H, W = x_shape
-    Hp, Wp, L = H + 2 * pad, wide_width(W, kw, pad), wide_length(H, W, kh, kw, pad)
     x = np.zeros(x_shape, dtype=cols.dtype)
-    for n in range(N):
-        for c in range(C):
-            plane = np.zeros(Hp * Wp, dtype=cols.dtype)
-            for i in range(kh):
-                for j in range(kw):
-                    for q in range(L):
-                        if q + i * Wp + j < plane.size:
-                            plane[q + i * Wp + j] += cols[(c * kh + i) * kw + j, n * L + q]
-            x[n, c] = plane.reshape(Hp, Wp)[pad:pad + H, pad:pad + W]
+    for row, col, pixel in _wide_pairs(x_shape, kh, kw, pad):
+        x[pixel] += cols[row, col]
     return x
 
 

@@ -263,6 +263,46 @@ def test_layers_run_on_a_gpu_module_with_only_the_basic_kernels(rng, monkeypatch
     nn.SGD(net).step()                                   # the reference update, in place
 
 
+def test_dispatch_picks_by_kind_and_array(monkeypatch):
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    assert K.im2col.implementation(x) is K.im2col_numba
+    with dispatch.using("reference"):
+        assert K.im2col.implementation(x) is K.im2col_reference
+        assert not K.im2col.is_fast_for(x)
+    assert dispatch.kernels() == "fast"
+    monkeypatch.setattr(dispatch, "path", lambda a: "gpu")
+    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
+    assert K.im2col.implementation(x) is BasicGPUKernels.im2col
+    assert L.lrn_normalise.implementation(x) is L.lrn_normalise_reference     # none on the GPU
+    with pytest.raises(ValueError, match="declared twice"):
+        dispatch.kernel("im2col", K.im2col_reference)
+    with pytest.raises(ValueError, match="unknown kernel kind"):
+        dispatch.use_kernels("quick")
+
+
+def test_instrument_sees_the_kernels_inside_the_layers(rng):
+    """dispatch.instrument: how the benchmark times im2col inside Conv2D, patching nothing."""
+    calls = []
+
+    def record(name, fn, *args, **kwargs):
+        calls.append((name, fn))
+        return fn(*args, **kwargs)
+
+    layer = nn.Conv2D(3, 4, 3, stride=2, padding=1, rng=0)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    y = layer.forward(x)
+    dx = layer.backward(np.ones_like(y))
+    with dispatch.instrument(record):
+        np.testing.assert_array_equal(layer.forward(x), y)
+        np.testing.assert_array_equal(layer.backward(np.ones_like(y)), dx)
+    names = [name for name, _ in calls]
+    assert names.count("im2col") == 2 and names.count("col2im") == 1, names
+    assert ("im2col", K.im2col_numba) in calls and "columns_to_images" in names
+    n = len(calls)
+    layer.forward(x)
+    assert len(calls) == n                                # off again
+
+
 def test_wide_layout_only_where_it_is_fast(monkeypatch):
     x = np.zeros((1, 1, 4, 4), np.float32)
     assert K.im2col_wide.is_fast_for(x) and K.wide_is_fast_for(x)      # Numba

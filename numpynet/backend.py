@@ -5,21 +5,17 @@ writing ``np.`` everywhere, so the same lines of math run on either device. CuPy
 nothing here imports it until a GPU array is asked for.
 
     >>> xp = get_array_module(np.zeros(3))   # numpy
-    >>> use("cupy")                          # later: move models/batches with to_device()
+    >>> use("gpu")                           # later: move models/batches with to_device()
 
-The hot loops (im2col, pooling, LRN) dispatch on the same module: Numba CPU kernels for NumPy
-arrays, GPU kernels for CuPy arrays, and ``NUMPYNET_KERNELS=reference`` (or ``use_kernels``)
-switches every layer to the plain NumPy reference implementations that the fast ones are tested
-against.
+This module is only about arrays and devices. Which implementation of a hot loop runs
+(reference, Numba or GPU kernels) is chosen in numpynet/kernels/dispatch.py.
 """
 
-import os
 import sys
 
 import numpy as np
 
 _DEVICE = "cpu"
-_KERNELS = os.environ.get("NUMPYNET_KERNELS", "fast")
 
 
 def _cupy_if_loaded():
@@ -55,6 +51,16 @@ def load_cupy():
     return cp
 
 
+def check_numba_cuda():
+    """A one-line RuntimeError unless Numba can launch CUDA kernels (or is simulating them):
+    the GPU kernels (numpynet/gpu/kernels.py) are Numba-CUDA code."""
+    from numba import cuda
+    if not cuda.is_available():
+        problem = str(cuda.cuda_error() or "no CUDA GPU found").strip().splitlines()[0]
+        raise RuntimeError(f"the GPU kernels need Numba's CUDA target and a GPU ({problem}): "
+                           f"pip install 'numba-cuda[cu12]' (cu13 for CUDA 13)")
+
+
 def use(device):
     """Select the default device for new models and batches: 'cpu' (NumPy) or 'gpu' (CuPy)."""
     global _DEVICE
@@ -63,7 +69,7 @@ def use(device):
         raise ValueError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
     if device == "gpu":
         load_cupy()
-        gpu_kernels().check_available()
+        check_numba_cuda()
     _DEVICE = device
 
 
@@ -90,28 +96,3 @@ def to_numpy(x):
     if is_gpu_array(x):
         return x.get()
     return np.asarray(x)
-
-
-def use_kernels(kind):
-    """'fast' (Numba / GPU kernels, the default) or 'reference' (plain NumPy, slow but readable)."""
-    global _KERNELS
-    if kind not in ("fast", "reference"):
-        raise ValueError(f"unknown kernel kind {kind!r}: use 'fast' or 'reference'")
-    _KERNELS = kind
-
-
-def kernels():
-    return _KERNELS
-
-
-def kernel_path(x):
-    """Which implementation a hot loop should use for array `x`: 'reference', 'numba' or 'gpu'."""
-    if _KERNELS == "reference":
-        return "reference"
-    return "gpu" if is_gpu_array(x) else "numba"
-
-
-def gpu_kernels():
-    """The module of GPU kernels (imported on first use, so CPU users never import CuPy)."""
-    from .gpu import kernels as gpu
-    return gpu

@@ -1,16 +1,14 @@
 import numpy as np
 import pytest
 
-from numpynet import backend
+from numpynet.kernels import dispatch
 
 
 @pytest.fixture(params=["fast", "reference"])
 def kernels(request):
     """Run a test once with the Numba kernels and once with the NumPy reference kernels."""
-    old = backend.kernels()
-    backend.use_kernels(request.param)
-    yield request.param
-    backend.use_kernels(old)
+    with dispatch.using(request.param):
+        yield request.param
 
 
 @pytest.fixture

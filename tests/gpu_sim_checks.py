@@ -21,11 +21,13 @@ if not config.ENABLE_CUDASIM:
                 allow_module_level=True)
 
 import numpynet as nn                                       # noqa: E402
-from numpynet import backend                                # noqa: E402
 from numpynet.gpu import kernels as G                       # noqa: E402
+from numpynet.kernels import dispatch                       # noqa: E402
 from numpynet.kernels import im2col as K                    # noqa: E402
 from numpynet.kernels import lrn as L                       # noqa: E402
+from numpynet.kernels import naive                          # noqa: E402
 from numpynet.kernels import pool as P                      # noqa: E402
+from numpynet.shapes import conv_output_hw                  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 
@@ -63,7 +65,7 @@ def test_im2col_equals_reference(case, dtype, rng):
 def test_col2im_equals_reference_bit_for_bit(case, dtype, rng):
     """The gather adds the overlapping windows in the reference's order: equal, not just close."""
     N, C, H, W, kh, kw, s, p = case
-    Ho, Wo = K.conv_output_size(H, kh, s, p), K.conv_output_size(W, kw, s, p)
+    Ho, Wo = conv_output_hw(H, W, kh, kw, s, p)
     cols = rng.standard_normal((C * kh * kw, N * Ho * Wo)).astype(dtype)
     x = G.col2im(cols, (N, C, H, W), kh, kw, s, p)
     assert x.dtype == dtype and x.shape == (N, C, H, W)
@@ -162,6 +164,49 @@ def test_lrn_paper_beta_float32(rng):
     np.testing.assert_allclose(b, b_ref, rtol=2e-6)
 
 
+def test_fused_lrn_pair_equals_the_textbook_pair(rng):
+    a = (10 * rng.standard_normal((2, 5, 2, 3)))
+    g = rng.standard_normal(a.shape)
+    b, d = L.lrn_forward_reference(a, 3, 0.3, 0.75, 2.0)
+    np.testing.assert_allclose(G.lrn_normalise(a, 3, 0.3, 0.75, 2.0, out=np.empty_like(a)), b,
+                               rtol=1e-13)
+    np.testing.assert_allclose(G.lrn_backward_from_input(g, a, 3, 0.3, 0.75, 2.0),
+                               L.lrn_backward_reference(g, a, b, d, 3, 0.3, 0.75),
+                               rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- the loop definitions
+
+def test_gpu_kernels_equal_the_loop_definitions(rng):
+    """The GPU kernels against kernels/naive.py, the definitions as plain loops (the other
+    tests here compare them with the vectorised references, which tests/test_kernels.py
+    compares with the same loops)."""
+    N, C, H, W, kh, kw, s, p = 2, 2, 7, 6, 3, 3, 2, 1
+    x = rng.standard_normal((N, C, H, W))
+    cols = G.im2col(x, kh, kw, s, p, out=None, scratch=None)
+    np.testing.assert_array_equal(cols, naive.im2col(x, kh, kw, s, p))
+    np.testing.assert_allclose(G.col2im(cols, x.shape, kh, kw, s, p),
+                               naive.col2im(cols, x.shape, kh, kw, s, p), rtol=1e-13)
+    ties = rng.integers(0, 3, size=(N, C, 9, 9)).astype(np.float64)
+    y, arg = G.maxpool_forward(ties, 3, 2)
+    y_loops, arg_loops = naive.maxpool_forward(ties, 3, 2)
+    np.testing.assert_array_equal(y, y_loops)
+    np.testing.assert_array_equal(arg, arg_loops)
+    dout = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(G.maxpool_backward(dout, arg, ties.shape, 3, 2),
+                               naive.maxpool_backward(dout, arg_loops, ties.shape, 3, 2),
+                               rtol=1e-13)
+    a = 10 * rng.standard_normal((1, 5, 2, 2))
+    g = rng.standard_normal(a.shape)
+    b, d = naive.lrn_forward(a, 3, 0.3, 0.75, 2.0)
+    b_gpu, d_gpu = G.lrn_forward(a, 3, 0.3, 0.75, 2.0)
+    np.testing.assert_allclose(b_gpu, b, rtol=1e-13)
+    np.testing.assert_allclose(d_gpu, d, rtol=1e-13)
+    np.testing.assert_allclose(G.lrn_backward(g, a, b, d, 3, 0.3, 0.75),
+                               naive.lrn_backward(g, a, b, d, 3, 0.3, 0.75), rtol=1e-12,
+                               atol=1e-12)
+
+
 # --------------------------------------------------------------------------- through the layers
 
 def test_layers_through_the_gpu_dispatch(monkeypatch, rng):
@@ -182,7 +227,7 @@ def test_layers_through_the_gpu_dispatch(monkeypatch, rng):
     dout = rng.standard_normal(y_cpu.shape).astype(np.float32)
     dx_cpu = cpu.backward(dout)
 
-    monkeypatch.setattr(backend, "kernel_path", lambda array: "gpu")
+    monkeypatch.setattr(dispatch, "path", lambda array: "gpu")
     gpu = stack()
     y_gpu = gpu.forward(x)
     dx_gpu = gpu.backward(dout)

@@ -4,7 +4,7 @@
   reference kernels (float32, 2 images);
 - Conv2D gives the same result whatever its chunk size;
 - Sequential.backward(input_grad=False) gives the same parameter gradients, doing less;
-- the memory helpers (layers/memory.py) never hand out an array that is still in use;
+- the memory helpers (numpynet/memory.py) never hand out an array that is still in use;
 - gradients are written into the previous gradient arrays, with the right values;
 - for GPU arrays, the new fused kernels fall back to the GPU module's basic ones when it has
   no fused version (tested with a stand-in GPU module).
@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 
 import numpynet as nn
-from numpynet import backend
+from numpynet.kernels import dispatch
 from numpynet.kernels import im2col as K
 from numpynet.kernels import lrn as L
 from numpynet.kernels import pool as P
-from numpynet.kernels import sgd as S
-from numpynet.layers.memory import ArrayPool, Workspace
+from numpynet.memory import ArrayPool, Workspace
 from numpynet.models import INPUT_SHAPE, alexnet
 
 
@@ -43,12 +42,8 @@ def test_whole_alexnet_fast_equals_reference(rng):
     labels = np.array([3, 997])
     fast_net, ref_net = alexnet(1000, seed=0), alexnet(1000, seed=0)   # same weights, masks
     fast_loss, fast_grads = _train_step(fast_net, x, labels)
-    old = backend.kernels()
-    backend.use_kernels("reference")
-    try:
+    with dispatch.using("reference"):
         ref_loss, ref_grads = _train_step(ref_net, x, labels)
-    finally:
-        backend.use_kernels(old)
     assert fast_loss == pytest.approx(ref_loss, rel=1e-5)
     for key, g in ref_grads.items():
         assert fast_grads[key].dtype == np.float32
@@ -91,6 +86,32 @@ def test_conv_wide_columns_equal_the_standard_ones(case, kernels, rng, monkeypat
         dx = layer.backward(np.cos(y))
         results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
     for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [(5, 4, 9, 8, 6, 3, 2, 1, 2), (3, 3, 11, 11, 4, 5, 4, 2, 1),
+                                  (3, 4, 9, 8, 6, 3, 1, 2, 2)])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_conv_reference_path_equals_the_fast_path(case, input_grad, rng, monkeypatch):
+    """The reference path (the docstring's equations on the whole batch) and the fast one
+    (chunks of 2 images, workspace, wide layout for stride 1, compiled layout moves)."""
+    N, C, H, W, F, k, s, p, g = case
+    monkeypatch.setattr(nn.Conv2D, "chunk_bytes", 2 * 8 * C * k * k * H * W)
+    layer = nn.Conv2D(C, F, k, stride=s, padding=p, groups=g, rng=0)
+    for name in layer.params:
+        layer.params[name] = rng.standard_normal(layer.params[name].shape)
+    x = rng.standard_normal((N, C, H, W))
+    results = []
+    for kind in ("fast", "reference"):
+        with dispatch.using(kind):
+            y = layer.forward(x)
+            dx = layer.backward(np.cos(y), input_grad=input_grad)
+        results.append((y, layer.grads["W"].copy(), layer.grads["b"].copy()))
+        assert (dx is None) == (not input_grad)
+        if input_grad:
+            results[-1] += (dx,)
+    for a, b in zip(*results):
+        assert a.shape == b.shape and a.dtype == b.dtype
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
@@ -197,22 +218,23 @@ def test_workspace_hands_out_views_of_one_array():
 # --------------------------------------------------------------------------- GPU fallbacks
 
 class BasicGPUKernels:
-    """A stand-in for numpynet/gpu/kernels.py with only the functions it is promised to have
-    (the reference twins, with the GPU signatures: no `out`)."""
-    im2col = staticmethod(lambda x, kh, kw, stride, pad: K.im2col_reference(x, kh, kw, stride,
-                                                                             pad))
-    col2im = staticmethod(lambda cols, shape, kh, kw, stride, pad: K.col2im_reference(
+    """A stand-in for numpynet/gpu/kernels.py with only its basic functions (the reference
+    twins, which like the GPU kernels take `out=` / `scratch=` and may ignore them: here they
+    return new arrays, as the GPU kernels do)."""
+    im2col = staticmethod(lambda x, kh, kw, stride, pad, out=None, scratch=None:
+                          K.im2col_reference(x, kh, kw, stride, pad))
+    col2im = staticmethod(lambda cols, shape, kh, kw, stride, pad, out=None: K.col2im_reference(
         cols, shape, kh, kw, stride, pad))
-    maxpool_forward = staticmethod(lambda x, k, s: P.maxpool_forward_reference(x, k, s))
-    maxpool_backward = staticmethod(lambda d, arg, shape, k, s: P.maxpool_backward_reference(
-        d, arg, shape, k, s))
+    maxpool_forward = staticmethod(lambda x, k, s, out=None: P.maxpool_forward_reference(x, k, s))
+    maxpool_backward = staticmethod(lambda d, arg, shape, k, s, out=None:
+                                    P.maxpool_backward_reference(d, arg, shape, k, s))
     lrn_forward = staticmethod(L.lrn_forward_reference)
     lrn_backward = staticmethod(L.lrn_backward_reference)
 
 
 def test_new_lrn_kernels_fall_back_to_the_gpu_modules_basic_ones(rng, monkeypatch):
-    monkeypatch.setattr(backend, "kernel_path", lambda x: "gpu")
-    monkeypatch.setattr(L, "gpu_kernels", lambda: BasicGPUKernels)
+    monkeypatch.setattr(dispatch, "path", lambda x: "gpu")
+    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
     a = rng.standard_normal((2, 6, 3, 3)) * 10
     g = rng.standard_normal(a.shape)
     b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
@@ -232,11 +254,59 @@ def test_layers_run_on_a_gpu_module_with_only_the_basic_kernels(rng, monkeypatch
     y_ref = net.forward(x)
     dx_ref = net.backward(dout)
     grads_ref = [g.copy() for _, _, _, g in net.parameters()]
-    monkeypatch.setattr(backend, "kernel_path", lambda a: "gpu")
-    for module in (K, L, P, S):
-        monkeypatch.setattr(module, "gpu_kernels", lambda: BasicGPUKernels)
+    monkeypatch.setattr(dispatch, "path", lambda a: "gpu")
+    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
     np.testing.assert_allclose(net.forward(x), y_ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.backward(dout), dx_ref, rtol=1e-5, atol=1e-6)
     for (_, _, _, g), g_ref in zip(net.parameters(), grads_ref):
         np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-6)
     nn.SGD(net).step()                                   # the reference update, in place
+
+
+def test_dispatch_picks_by_kind_and_array(monkeypatch):
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    assert K.im2col.implementation(x) is K.im2col_numba
+    with dispatch.using("reference"):
+        assert K.im2col.implementation(x) is K.im2col_reference
+        assert not K.im2col.is_fast_for(x)
+    assert dispatch.kernels() == "fast"
+    monkeypatch.setattr(dispatch, "path", lambda a: "gpu")
+    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
+    assert K.im2col.implementation(x) is BasicGPUKernels.im2col
+    assert L.lrn_normalise.implementation(x) is L.lrn_normalise_reference     # none on the GPU
+    with pytest.raises(ValueError, match="declared twice"):
+        dispatch.kernel("im2col", K.im2col_reference)
+    with pytest.raises(ValueError, match="unknown kernel kind"):
+        dispatch.use_kernels("quick")
+
+
+def test_instrument_sees_the_kernels_inside_the_layers(rng):
+    """dispatch.instrument: how the benchmark times im2col inside Conv2D, patching nothing."""
+    calls = []
+
+    def record(name, fn, *args, **kwargs):
+        calls.append((name, fn))
+        return fn(*args, **kwargs)
+
+    layer = nn.Conv2D(3, 4, 3, stride=2, padding=1, rng=0)
+    x = rng.standard_normal((2, 3, 7, 7)).astype(np.float32)
+    y = layer.forward(x)
+    dx = layer.backward(np.ones_like(y))
+    with dispatch.instrument(record):
+        np.testing.assert_array_equal(layer.forward(x), y)
+        np.testing.assert_array_equal(layer.backward(np.ones_like(y)), dx)
+    names = [name for name, _ in calls]
+    assert names.count("im2col") == 2 and names.count("col2im") == 1, names
+    assert ("im2col", K.im2col_numba) in calls and "columns_to_images" in names
+    n = len(calls)
+    layer.forward(x)
+    assert len(calls) == n                                # off again
+
+
+def test_wide_layout_only_where_it_is_fast(monkeypatch):
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    assert K.im2col_wide.is_fast_for(x) and K.wide_is_fast_for(x)      # Numba
+    monkeypatch.setattr(dispatch, "path", lambda a: "gpu")
+    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
+    assert not K.im2col_wide.is_fast_for(x)              # a GPU module without wide kernels
+    assert not K.wide_is_fast_for(x) and K.im2col.is_fast_for(x)

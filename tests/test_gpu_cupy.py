@@ -27,6 +27,7 @@ import numpynet as nn                                       # noqa: E402
 from numpynet.data import augment as cpu_augment            # noqa: E402
 from numpynet.gpu import augment as gpu_augment             # noqa: E402
 from numpynet.gpu import kernels as G                       # noqa: E402
+from numpynet.kernels import dispatch                       # noqa: E402
 from numpynet.kernels import im2col as K                    # noqa: E402
 from numpynet.kernels import lrn as L                       # noqa: E402
 from numpynet.kernels import pool as P                      # noqa: E402
@@ -93,10 +94,12 @@ def test_lrn_on_the_gpu(alpha, dtype):
 
 def test_dispatchers_send_cupy_arrays_to_the_gpu_kernels():
     x = cp.asarray(np.random.default_rng(0).standard_normal((2, 3, 9, 9)).astype(np.float32))
-    assert backend.kernel_path(x) == "gpu"
+    assert dispatch.path(x) == "gpu"
     assert isinstance(K.im2col(x, 3, 3, 1, 1), cp.ndarray)
     assert isinstance(P.maxpool_forward(x, 3, 2)[0], cp.ndarray)
     assert isinstance(L.lrn_forward(x, 5, 1e-4, 0.75, 2.0)[0], cp.ndarray)
+    assert K.im2col.implementation(x) is G.im2col and not K.im2col_wide.is_fast_for(x)
+    assert isinstance(L.lrn_normalise(x, 5, 1e-4, 0.75, 2.0, out=cp.empty_like(x)), cp.ndarray)
 
 
 def test_gathers_are_deterministic():

@@ -1,13 +1,19 @@
-"""The Numba kernels compute exactly what their NumPy reference twins compute."""
+"""The Numba kernels compute exactly what their NumPy reference twins compute, and both what
+the loop definitions (numpynet/kernels/naive.py) compute."""
 
 import numpy as np
 import pytest
 
+import numpynet as nn
+from numpynet.kernels import dispatch
 from numpynet.kernels import im2col as K
 from numpynet.kernels import lrn as L
+from numpynet.kernels import naive
 from numpynet.kernels import pool as P
+from numpynet.kernels import product_layout as PL
 from numpynet.kernels import relu as R
 from numpynet.kernels import sgd as S
+from numpynet.shapes import conv_output_size, wide_width
 
 CONV_CASES = [  # (N, C, H, W, kh, kw, stride, pad)
     (2, 3, 7, 7, 3, 3, 1, 0),
@@ -35,7 +41,7 @@ def test_im2col_numba_equals_reference(case, dtype, rng):
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_col2im_numba_equals_reference(case, dtype, rng):
     N, C, H, W, kh, kw, s, p = case
-    Ho, Wo = K.conv_output_size(H, kh, s, p), K.conv_output_size(W, kw, s, p)
+    Ho, Wo = conv_output_size(H, kh, s, p), conv_output_size(W, kw, s, p)
     cols = rng.standard_normal((C * kh * kw, N * Ho * Wo)).astype(dtype)
     ref = K.col2im_reference(cols, (N, C, H, W), kh, kw, s, p)
     fast = K.col2im_numba(cols, (N, C, H, W), kh, kw, s, p)
@@ -105,14 +111,21 @@ def test_lrn_numba_equals_reference(size, C, dtype, rng):
 
 # --------------------------------------------------------------------------- the newer kernels
 
+def _lrn_inputs(C, dtype, rng, hw=(5, 4)):
+    """Activations a ~ 3 (so that the window terms matter), a gradient g, and the tolerance."""
+    a = (rng.standard_normal((2, C, *hw)) * 3).astype(dtype)
+    return a, rng.standard_normal(a.shape).astype(dtype), 1e-5 if dtype == np.float32 else 1e-12
+
+
+LRN_CONSTANTS = [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]     # (alpha, beta, k): the paper's, larger
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
 def test_lrn_from_input_numba_equals_reference(size, C, dtype, rng):
     """lrn_normalise (b alone) and lrn_backward_from_input (d recomputed from a)."""
-    a = (rng.standard_normal((2, C, 5, 4)) * 3).astype(dtype)
-    g = rng.standard_normal(a.shape).astype(dtype)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for alpha, beta, k in [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]:
+    a, g, tol = _lrn_inputs(C, dtype, rng)
+    for alpha, beta, k in LRN_CONSTANTS:
         b = L.lrn_normalise_numba(a, size, alpha, beta, k)
         assert b.dtype == dtype
         np.testing.assert_allclose(b, L.lrn_normalise_reference(a, size, alpha, beta, k),
@@ -197,7 +210,7 @@ def test_numba_kernels_compute_in_float32():
              (S._sgd_update_kernel, (a.ravel(), a.ravel().copy(), a.ravel(), t(0.01), t(0.9),
                                      t(5e-6))),
              (K._phase_planes_kernel, (a[None], 2, 1, np.zeros((1, 2, 6, 2, 6), t))),
-             (K._columns_to_images_kernel, (a[None], np.ones(1, t), np.zeros((2, 1, 4, 9), t)))]
+             (PL._columns_to_images_kernel, (a[None], np.ones(1, t), np.zeros((2, 1, 4, 9), t)))]
     for kernel, args in cases:
         serial = numba.njit(kernel.py_func)
         serial(*args)
@@ -221,8 +234,8 @@ def test_wide_columns_numba_equal_reference_and_contain_im2col(case, dtype, rng)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     wide = K.im2col_wide_reference(x, kh, kw, p)
     np.testing.assert_array_equal(K.im2col_wide_numba(x, kh, kw, p), wide)
-    Ho, Wo = K.conv_output_size(H, kh, 1, p), K.conv_output_size(W, kw, 1, p)
-    Wp = K.wide_width(W, kw, p)
+    Ho, Wo = conv_output_size(H, kh, 1, p), conv_output_size(W, kw, 1, p)
+    Wp = wide_width(W, kw, p)
     assert wide.shape == (C * kh * kw, N * Ho * Wp)
     ordinary = wide.reshape(-1, N, Ho, Wp)[..., :Wo].reshape(-1, N * Ho * Wo)
     np.testing.assert_array_equal(ordinary, K.im2col_reference(x, kh, kw, 1, p))
@@ -263,13 +276,187 @@ def test_product_image_layout_numba_equals_reference(Wq, rng):
     out = rng.standard_normal((F, N, Ho, Wq)).astype(np.float32)
     bias = rng.standard_normal(F).astype(np.float32)
     y_ref, y_fast = (np.full((N, F, Ho, Wo), np.nan, np.float32) for _ in range(2))
-    K.columns_to_images_reference(out, bias, y_ref)
-    K.columns_to_images_numba(out, bias, y_fast)
+    PL.columns_to_images_reference(out, bias, y_ref)
+    PL.columns_to_images_numba(out, bias, y_fast)
     np.testing.assert_array_equal(y_fast, y_ref)
     np.testing.assert_array_equal(y_ref[1, 2], out[2, 1, :, :Wo] + bias[2])
     dout = rng.standard_normal((N, F, Ho, Wo)).astype(np.float32)
     D_ref, D_fast = (np.full((F, N, Ho, Wq), np.nan, np.float32) for _ in range(2))
-    K.images_to_columns_reference(dout, D_ref)
-    K.images_to_columns_numba(dout, D_fast)
+    PL.images_to_columns_reference(dout, D_ref)
+    PL.images_to_columns_numba(dout, D_fast)
     np.testing.assert_array_equal(D_fast, D_ref)
     assert np.all(D_ref[..., Wo:] == 0) and np.array_equal(D_ref[2, 1, :, :Wo], dout[1, 2])
+
+
+# --------------------------------------------------------------------------- the loop definitions
+# naive.py writes each kernel as plain loops; the reference and the Numba kernel must agree
+# with it (exactly where both only copy, to rounding where they add in another order).
+
+def _tol(dtype):
+    return dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+def test_every_kernel_has_a_loop_definition_and_a_numba_kernel():
+    assert len(dispatch.KERNELS) >= 15
+    for name, kernel in dispatch.KERNELS.items():
+        assert callable(getattr(naive, name, None)), f"no naive.{name}"
+        assert kernel.numba is not None and kernel.reference is not None, name
+
+
+IM2COL_CASES = ([("", c[:4], c[4:]) for c in CONV_CASES]           # (kh, kw, stride, pad)
+                + [("_wide", c[:4], c[4:]) for c in WIDE_CASES])   # (kh, kw, pad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout,shape,args", IM2COL_CASES)
+def test_im2col_col2im_loops_reference_numba_agree(layout, shape, args, dtype, rng):
+    """Both layouts: im2col`layout` and col2im`layout` (layout "" or "_wide")."""
+    forward, adjoint = getattr(K, "im2col" + layout), getattr(K, "col2im" + layout)
+    x = rng.standard_normal(shape).astype(dtype)
+    loops = getattr(naive, "im2col" + layout)(x, *args)
+    for impl in (forward.reference, forward.numba):
+        np.testing.assert_array_equal(impl(x, *args), loops)
+    cols = rng.standard_normal(loops.shape).astype(dtype)
+    loops = getattr(naive, "col2im" + layout)(cols, x.shape, *args)
+    for impl in (adjoint.reference, adjoint.numba):
+        np.testing.assert_allclose(impl(cols, x.shape, *args), loops, **_tol(dtype))
+
+
+def test_im2col_loops_hand_example():
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    np.testing.assert_array_equal(naive.im2col(x, 2, 2, 1, 0),
+                                  [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]])
+    np.testing.assert_array_equal(naive.col2im(np.ones((4, 4)), (1, 1, 3, 3), 2, 2)[0, 0],
+                                  [[1, 2, 1], [2, 4, 2], [1, 2, 1]])
+
+
+LAYER_CASES = [  # (N, C, H, W, F, k, stride, pad, groups)
+    (2, 4, 7, 6, 6, 3, 2, 1, 2),       # stride > 1, padding, groups, non-square
+    (1, 3, 9, 9, 4, 5, 4, 2, 1),       # kernel > stride: overlapping windows
+    (2, 4, 6, 5, 4, 3, 1, 1, 2),       # stride 1: the wide layout on the fast path
+]
+
+
+@pytest.mark.parametrize("case", LAYER_CASES)
+def test_conv_layer_equals_the_loop_definition(case, kernels, rng):
+    """Conv2D (im2col + products, both paths) against the direct loops, forward and backward."""
+    N, C, H, W, F, k, s, p, g = case
+    layer = nn.Conv2D(C, F, k, stride=s, padding=p, groups=g)
+    layer.params = {"W": rng.standard_normal(layer.params["W"].shape),
+                    "b": rng.standard_normal(F)}
+    x = rng.standard_normal((N, C, H, W))
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, naive.conv_forward(x, layer.params["W"], layer.params["b"],
+                                                     s, p, g), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal(y.shape)
+    dx, dW, db = naive.conv_backward(dout, x, layer.params["W"], s, p, g)
+    np.testing.assert_allclose(layer.backward(dout), dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["W"], dW, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["b"], db, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("Wq", [5, 7])                  # standard and wide layouts
+def test_product_layout_loops_reference_numba_agree(Wq, rng):
+    F, N, Ho, Wo = 4, 3, 2, 5
+    out = rng.standard_normal((F, N, Ho, Wq)).astype(np.float32)
+    bias = rng.standard_normal(F).astype(np.float32)
+    dout = rng.standard_normal((N, F, Ho, Wo)).astype(np.float32)
+    y, D = np.zeros((N, F, Ho, Wo), np.float32), np.full((F, N, Ho, Wq), np.nan, np.float32)
+    loops_y = naive.columns_to_images(out, bias, y.copy())
+    loops_D = naive.images_to_columns(dout, D.copy())
+    for impl in ("reference", "numba"):
+        to_images, to_columns = (getattr(PL.columns_to_images, impl),
+                                 getattr(PL.images_to_columns, impl))
+        np.testing.assert_array_equal(to_images(out, bias, y.copy()), loops_y)
+        np.testing.assert_array_equal(to_columns(dout, D.copy()), loops_D)
+
+
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_maxpool_loops_reference_numba_agree(case, dtype, impl, rng):
+    """Ties go to the first position in all three; backward adds (+=) where windows overlap."""
+    forward, backward = getattr(P.maxpool_forward, impl), getattr(P.maxpool_backward, impl)
+    N, C, H, W, k, s = case
+    x = rng.integers(0, 4, size=(N, C, H, W)).astype(dtype)    # many ties on purpose
+    y, arg = naive.maxpool_forward(x, k, s)
+    y_impl, arg_impl = forward(x, k, s)
+    np.testing.assert_array_equal(y_impl, y)
+    np.testing.assert_array_equal(arg_impl, arg)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(backward(dout, arg, x.shape, k, s),
+                               naive.maxpool_backward(dout, arg, x.shape, k, s), **_tol(dtype))
+
+
+def test_maxpool_loops_hand_example():
+    x = np.ones((1, 1, 5, 5))
+    x[0, 0, 2, 2] = 5                                   # the centre: in all four 3x3 windows
+    y, arg = naive.maxpool_forward(x, 3, 2)
+    np.testing.assert_array_equal(arg[0, 0], [[8, 6], [2, 0]])
+    dx = naive.maxpool_backward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), arg, x.shape, 3, 2)
+    assert dx[0, 0, 2, 2] == 10 and dx.sum() == 10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+def test_lrn_loops_reference_numba_agree(size, C, dtype, impl, rng):
+    """All four LRN kernels against the paper's formula and the full chain rule, as loops."""
+    a, g, tol = _lrn_inputs(C, dtype, rng, hw=(3, 2))
+    kernel = {name: getattr(getattr(L, name), impl) for name in
+              ("lrn_forward", "lrn_backward", "lrn_normalise", "lrn_backward_from_input")}
+    for constants in LRN_CONSTANTS:
+        b, d = naive.lrn_forward(a, size, *constants)
+        b_impl, d_impl = kernel["lrn_forward"](a, size, *constants)
+        np.testing.assert_allclose(d_impl, d, rtol=tol)
+        np.testing.assert_allclose(b_impl, b, rtol=tol, atol=tol)
+        np.testing.assert_allclose(kernel["lrn_normalise"](a, size, *constants), b,
+                                   rtol=tol, atol=tol)
+        da = naive.lrn_backward(g, a, b, d, size, *constants[:2])
+        np.testing.assert_allclose(kernel["lrn_backward"](g, a, b, d, size, *constants[:2]), da,
+                                   rtol=tol * 10, atol=tol * 10)
+        np.testing.assert_allclose(kernel["lrn_backward_from_input"](g, a, size, *constants), da,
+                                   rtol=tol * 10, atol=tol * 10)
+
+
+def test_lrn_loops_hand_example():
+    """C = 3, size = 3: channel 0 sees channels 0-1, channel 1 all three, channel 2 sees 1-2."""
+    a = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
+    b, d = naive.lrn_forward(a, 3, 1.0, 1.0, 1.0)
+    np.testing.assert_array_equal(d.ravel(), [6, 15, 14])
+    np.testing.assert_allclose(b.ravel(), [1 / 6, 2 / 15, 3 / 14], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_loops_reference_numba_agree(dtype, rng):
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    x[0, 0, 0, :3] = [0.0, -0.0, np.nan]                 # the edge cases
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y = naive.relu_forward(x)
+    for impl in ("reference", "numba"):
+        np.testing.assert_array_equal(getattr(R.relu_forward, impl)(x), y)
+        np.testing.assert_array_equal(getattr(R.relu_backward, impl)(g, y),
+                                      naive.relu_backward(g, y))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_loops_reference_numba_agree(dtype, rng):
+    w, v, g = (rng.standard_normal((6, 5)).astype(dtype) for _ in range(3))
+    expected_w, expected_v = w.copy(), v.copy()
+    naive.sgd_update(expected_w, expected_v, g, 0.01, 0.9, 5e-4)
+    for impl in ("reference", "numba"):
+        w2, v2 = w.copy(), v.copy()
+        getattr(S.sgd_update, impl)(w2, v2, g, 0.01, 0.9, 5e-4)
+        assert w2.dtype == dtype
+        np.testing.assert_allclose(v2, expected_v, rtol=1e-6 if dtype == np.float32 else 1e-14)
+        np.testing.assert_allclose(w2, expected_w, rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_sgd_numba_takes_the_reference_lines_for_strided_parameters(rng):
+    w = rng.standard_normal((6, 8))[:, ::2]              # not C-contiguous
+    v, g = np.zeros_like(w), rng.standard_normal(w.shape)
+    w2, v2 = w.copy(), v.copy()
+    S.sgd_update_numba(w, v, g, 0.01, 0.9, 5e-4)
+    S.sgd_update_reference(w2, v2, g, 0.01, 0.9, 5e-4)
+    np.testing.assert_array_equal(w, w2)
+    np.testing.assert_array_equal(v, v2)

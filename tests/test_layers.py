@@ -288,9 +288,11 @@ def test_flatten_gradients_and_shape(rng):
 
 # --------------------------------------------------------------------------- BatchNorm2D
 
-@pytest.mark.parametrize("train", [True, False])
-def test_batchnorm_gradients(train, rng):
-    layer = as_float64(nn.BatchNorm2D(3))
+@pytest.mark.parametrize("batch_stats", [True, False])
+def test_batchnorm_gradients(batch_stats, rng):
+    """With the batch's statistics, and with the running ones (the evaluation-mode function,
+    trained through as Caffe's use_global_stats does: train=False keeps nothing for backward)."""
+    layer = as_float64(nn.BatchNorm2D(3, use_global_stats=not batch_stats))
     layer.params["gamma"] = rng.standard_normal(3)
     layer.params["beta"] = rng.standard_normal(3)
     layer.buffers["running_mean"] = rng.standard_normal(3)
@@ -299,8 +301,29 @@ def test_batchnorm_gradients(train, rng):
     x = rng.standard_normal((2, 3, 3, 4)) * 2 + 1
 
     def forward(inp):
-        return layer.forward(inp, train=train)
+        return layer.forward(inp, train=True)
     assert_grads_ok(check_layer(layer, x, forward=forward))
+
+
+def test_batchnorm_eval_keeps_no_cache(rng):
+    """The contract of layers/base.py: with train=False a layer keeps nothing for backward."""
+    layer = nn.BatchNorm2D(3)
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    layer.forward(x, train=True)
+    y = layer.forward(x, train=False)
+    assert layer.cache is None
+    with pytest.raises(ValueError, match="backward needs a forward"):
+        layer.backward(np.ones_like(y))
+
+
+def test_batchnorm_global_stats_use_and_keep_the_running_averages(rng):
+    layer = nn.BatchNorm2D(2, momentum=0.5)
+    layer.buffers["running_mean"][:] = [1.0, -1.0]
+    x = (rng.standard_normal((4, 2, 3, 3)) * 3 + 5).astype(np.float32)
+    y_eval = layer.forward(x, train=False)
+    layer.use_global_stats = True
+    np.testing.assert_array_equal(layer.forward(x, train=True), y_eval)
+    np.testing.assert_array_equal(layer.buffers["running_mean"], [1.0, -1.0])   # not updated
 
 
 def test_batchnorm_normalises_and_tracks_running_stats(rng):

@@ -1,7 +1,8 @@
 """The hot loops on an NVIDIA GPU: Numba-CUDA kernels that take and return CuPy arrays.
 
-Each function here has the signature of its NumPy reference twin in `numpynet.kernels` and
-computes the same thing (the formulas are in those modules' docstrings):
+Each function here takes the arguments of its NumPy reference twin in `numpynet.kernels`
+and computes the same thing (the formulas are in those modules' docstrings); it is found by
+its name (numpynet/kernels/dispatch.py) and runs for CuPy arrays:
 
     im2col(x, kh, kw, stride, pad)              x (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo)
     col2im(cols, x_shape, kh, kw, stride, pad)  the adjoint: sums every column entry back
@@ -9,6 +10,12 @@ computes the same thing (the formulas are in those modules' docstrings):
     maxpool_backward(dout, arg, x_shape, k, stride)
     lrn_forward(a, size, alpha, beta, k)        -> b, d
     lrn_backward(dout, a, b, d, size, alpha, beta)
+    lrn_normalise, lrn_backward_from_input      the layer's pair, built from the two above
+
+They accept the twins' `out=` and `scratch=` and ignore them (they return new arrays, from
+CuPy's memory pool): callers use the returned array. The kernels that have no GPU version here
+(ReLU, the SGD update, the wide im2col, the product layout moves) run as the reference's array
+code on CuPy.
 
 Thread mapping: every OUTPUT element is computed by exactly one thread, so no two threads write
 the same place: no atomics, and the result does not depend on scheduling (deterministic, run
@@ -56,7 +63,7 @@ import numpy as np
 from numba import cuda
 
 from .. import backend
-from ..kernels.im2col import conv_output_size
+from ..shapes import conv_output_hw
 
 THREADS_PER_BLOCK = 256     # a multiple of the warp size (32)
 MAX_BLOCKS = 4096           # enough to fill any current GPU; grid-stride loops do the rest
@@ -64,12 +71,7 @@ MAX_BLOCKS = 4096           # enough to fill any current GPU; grid-stride loops 
 
 # --------------------------------------------------------------------------- launching
 
-def check_available():
-    """A one-line RuntimeError unless Numba can launch CUDA kernels (or is simulating them)."""
-    if not cuda.is_available():
-        problem = str(cuda.cuda_error() or "no CUDA GPU found").strip().splitlines()[0]
-        raise RuntimeError(f"the GPU kernels need Numba's CUDA target and a GPU ({problem}): "
-                           f"pip install 'numba-cuda[cu12]' (cu13 for CUDA 13)")
+check_available = backend.check_numba_cuda   # a one-line error unless Numba can launch them
 
 
 def launch_config(n):
@@ -99,6 +101,12 @@ def launch(kernel, n, xp, *args):
         return
     blocks, threads = launch_config(n)
     kernel[blocks, threads, current_stream(xp)](*[_for_numba(a) for a in args])
+
+
+def _contiguous(*arrays):
+    """(array module, the arrays C-contiguous): what every launch below needs."""
+    xp = backend.get_array_module(arrays[0])
+    return xp, [xp.ascontiguousarray(t) for t in arrays]
 
 
 # --------------------------------------------------------------------------- device helpers
@@ -159,23 +167,21 @@ def _col2im_kernel(cols, kh, kw, stride, pad, Ho, Wo, zero, x):
         x[n, c, h, w] = total
 
 
-def im2col(x, kh, kw, stride=1, pad=0):
+def im2col(x, kh, kw, stride=1, pad=0, out=None, scratch=None):
     """(N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo); one thread per entry of cols."""
-    xp = backend.get_array_module(x)
-    x = xp.ascontiguousarray(x)
+    xp, (x,) = _contiguous(x)
     N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
+    Ho, Wo = conv_output_hw(H, W, kh, kw, stride, pad)
     cols = xp.empty((C * kh * kw, N * Ho * Wo), dtype=x.dtype)
     launch(_im2col_kernel, cols.size, xp, x, kh, kw, stride, pad, Ho, Wo, cols)
     return cols
 
 
-def col2im(cols, x_shape, kh, kw, stride=1, pad=0):
+def col2im(cols, x_shape, kh, kw, stride=1, pad=0, out=None):
     """cols (C*kh*kw, N*Ho*Wo) -> (N, C, H, W), summing overlaps; one thread per input pixel."""
-    xp = backend.get_array_module(cols)
-    cols = xp.ascontiguousarray(cols)
+    xp, (cols,) = _contiguous(cols)
     N, C, H, W = x_shape
-    Ho, Wo = conv_output_size(H, kh, stride, pad), conv_output_size(W, kw, stride, pad)
+    Ho, Wo = conv_output_hw(H, W, kh, kw, stride, pad)
     x = xp.empty(tuple(x_shape), dtype=cols.dtype)
     launch(_col2im_kernel, x.size, xp, cols, kh, kw, stride, pad, Ho, Wo, cols.dtype.type(0), x)
     return x
@@ -219,22 +225,20 @@ def _maxpool_backward_kernel(dout, arg, k, stride, zero, dx):
         dx[n, c, h, w] = total
 
 
-def maxpool_forward(x, k, stride):
+def maxpool_forward(x, k, stride, out=None):
     """(N, C, H, W) -> y (N, C, Ho, Wo), arg int32; one thread per output."""
-    xp = backend.get_array_module(x)
-    x = xp.ascontiguousarray(x)
+    xp, (x,) = _contiguous(x)
     N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, k, stride, 0), conv_output_size(W, k, stride, 0)
+    Ho, Wo = conv_output_hw(H, W, k, k, stride, 0)
     y = xp.empty((N, C, Ho, Wo), dtype=x.dtype)
     arg = xp.empty((N, C, Ho, Wo), dtype=np.int32)
     launch(_maxpool_forward_kernel, y.size, xp, x, k, stride, y, arg)
     return y, arg
 
 
-def maxpool_backward(dout, arg, x_shape, k, stride):
+def maxpool_backward(dout, arg, x_shape, k, stride, out=None):
     """dout (N, C, Ho, Wo) -> dx (N, C, H, W); one thread per input pixel, gathering."""
-    xp = backend.get_array_module(dout)
-    dout, arg = xp.ascontiguousarray(dout), xp.ascontiguousarray(arg)
+    xp, (dout, arg) = _contiguous(dout, arg)
     dx = xp.empty(tuple(x_shape), dtype=dout.dtype)
     launch(_maxpool_backward_kernel, dx.size, xp, dout, arg, k, stride, dout.dtype.type(0), dx)
     return dx
@@ -242,17 +246,22 @@ def maxpool_backward(dout, arg, x_shape, k, stride):
 
 # --------------------------------------------------------------------------- LRN
 
+@cuda.jit(device=True)
+def _window_squares(a, n, c, h, w, size, zero):
+    """sum of a[n, j, h, w]^2 over the channels j of c's window, clipped at 0 and C - 1."""
+    s = zero
+    for j in range(max(0, c - size // 2), min(a.shape[1] - 1, c + size // 2) + 1):
+        v = a[n, j, h, w]
+        s += v * v
+    return s
+
+
 @cuda.jit
 def _lrn_forward_kernel(a, size, alpha, beta, k, zero, b, d):
     N, C, H, W = a.shape
-    half = size // 2
     for idx in range(cuda.grid(1), a.size, cuda.gridsize(1)):
         n, c, h, w = _nchw(idx, C, H, W)
-        s = zero
-        for j in range(max(0, c - half), min(C - 1, c + half) + 1):
-            v = a[n, j, h, w]
-            s += v * v
-        dd = k + alpha * s
+        dd = k + alpha * _window_squares(a, n, c, h, w, size, zero)
         d[n, c, h, w] = dd
         b[n, c, h, w] = a[n, c, h, w] * math.pow(dd, -beta)
 
@@ -272,8 +281,7 @@ def _lrn_backward_kernel(dout, a, b, d, size, beta, two_alpha_beta, zero, da):
 
 def lrn_forward(a, size, alpha, beta, k):
     """a (N, C, H, W) -> (b, d); one thread per element."""
-    xp = backend.get_array_module(a)
-    a = xp.ascontiguousarray(a)
+    xp, (a,) = _contiguous(a)
     b, d = xp.empty_like(a), xp.empty_like(a)
     t = a.dtype.type                                    # constants in the data's precision
     launch(_lrn_forward_kernel, a.size, xp, a, size, t(alpha), t(beta), t(k), t(0), b, d)
@@ -282,10 +290,20 @@ def lrn_forward(a, size, alpha, beta, k):
 
 def lrn_backward(dout, a, b, d, size, alpha, beta):
     """dL/db -> dL/da; one thread per element."""
-    xp = backend.get_array_module(dout)
-    dout, a, b, d = (xp.ascontiguousarray(t) for t in (dout, a, b, d))
-    da = xp.empty_like(a)
-    t = a.dtype.type
-    launch(_lrn_backward_kernel, a.size, xp, dout, a, b, d, size, t(beta), t(2 * alpha * beta),
+    xp, arrays = _contiguous(dout, a, b, d)
+    da = xp.empty_like(arrays[1])
+    t = da.dtype.type
+    launch(_lrn_backward_kernel, da.size, xp, *arrays, size, t(beta), t(2 * alpha * beta),
            t(0), da)
     return da
+
+
+def lrn_normalise(a, size, alpha, beta, k, out=None):
+    """a -> b alone: lrn_forward, d dropped."""
+    return lrn_forward(a, size, alpha, beta, k)[0]
+
+
+def lrn_backward_from_input(dout, a, size, alpha, beta, k, out=None):
+    """dL/db -> dL/da from a alone: lrn_forward recomputes b and d, then lrn_backward."""
+    b, d = lrn_forward(a, size, alpha, beta, k)
+    return lrn_backward(dout, a, b, d, size, alpha, beta)

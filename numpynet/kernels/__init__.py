@@ -1,21 +1,22 @@
-"""The hot loops, each as a readable NumPy reference and a Numba-compiled twin.
+"""The hot loops, each as a loop definition, a vectorised NumPy reference and a Numba kernel.
 
-- `im2col`: convolution as a matrix product (im2col / col2im)
+- `naive`: every kernel's definition as plain Python loops (small inputs; for reading, tests)
+- `im2col`: convolution as a matrix product (im2col / col2im, standard and wide layouts)
+- `product_layout`: Conv2D's product (F, n, Ho, Wq) <-> NCHW images
 - `pool`: max-pooling forward and backward
 - `lrn`: local response normalisation forward and backward
 - `relu`: ReLU forward and backward into given arrays
 - `sgd`: the SGD-with-momentum update in one pass
+- `dispatch`: the one place that picks reference / Numba / GPU for every call
 
-The layers call the dispatching functions (`im2col.im2col`, `pool.maxpool_forward`, ...), which
-pick the implementation from `numpynet.backend`; tests check the twins agree.
+Each kernel module declares its kernels with `dispatch.kernel(name, reference, numba)`; the
+layers call those (`im2col.im2col`, `pool.maxpool_forward`, ...). tests/test_kernels.py checks
+that the loops, the references and the Numba kernels agree.
 
-Threads. The Numba kernels run in parallel (`parallel=True`) between BLAS's matrix products,
-which have their own threads. With Numba's default OpenMP threading layer the two thread pools
-get in each other's way: OpenMP's idle threads keep spinning after a kernel, on the cores BLAS
-then wants, and a training step of AlexNet on a 2-core machine took 3 to 5 times as long (in
-CPU time) as with Numba's own `workqueue` layer, whose idle threads sleep. So numpynet selects
-`workqueue` unless you chose a layer yourself (NUMBA_THREADING_LAYER). Its one limit: it does
-not allow Numba's parallel kernels to be launched from two Python threads at the same time.
+Threads: numpynet selects Numba's `workqueue` threading layer unless you chose one
+(NUMBA_THREADING_LAYER), because OpenMP's spinning idle threads slow down the BLAS threads that
+run between the kernels (docs/PERFORMANCE.md). Its one limit: Numba's parallel kernels cannot be
+launched from two Python threads at the same time.
 """
 
 import os

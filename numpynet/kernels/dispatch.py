@@ -1,9 +1,10 @@
 """The one place that decides which implementation of a hot loop runs.
 
 Every kernel (im2col, max-pooling, LRN, ...) has up to three implementations of the same
-arithmetic, tested against each other:
+arithmetic, tested against each other and against its definition as plain loops
+(numpynet/kernels/naive.py, which nothing dispatches to: it is for reading and for the tests):
 
-    reference   plain array code: the definition made fast enough to use (runs on CuPy too)
+    reference   vectorised array code: the definition made fast enough to use (runs on CuPy)
     numba       compiled CPU loops, for NumPy arrays
     gpu         Numba-CUDA loops, for CuPy arrays (numpynet/gpu/kernels.py, imported on first
                 use so that a CPU user never imports CuPy)
@@ -20,8 +21,9 @@ at the kind chosen here (`use_kernels`, or NUMPYNET_KERNELS in numpynet/config.p
     kind 'fast', CuPy array     -> the function of the same name in gpu/kernels.py, if there
                                    is one, else reference (array code runs on CuPy unchanged)
 
-All three take the same arguments. `out=` (where given) is a request, not a promise: use the
-returned array.
+All three take the same arguments. `out=` and `scratch=` (where given) are requests, not
+promises (the GPU kernels ignore them): use the returned array. `kernel.is_fast_for(x)` says
+whether a compiled implementation would run for x.
 
 `instrument(wrapper)` routes every kernel call through `wrapper(name, fn, *args, **kwargs)`
 while it is active: that is how the benchmark times im2col inside the convolutions, without

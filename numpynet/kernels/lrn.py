@@ -21,9 +21,9 @@ backward. So the layer calls two functions that keep nothing but a:
     lrn_backward_from_input(g, a, ...)       -> dL/da     (recomputes d, then as above)
 
 `lrn_forward` (-> b, d) and `lrn_backward` (given b and d) are the textbook pair, kept as the
-definition and for the GPU kernels, which implement them; the dispatch composes them when the
-GPU module has no fused kernel.
+definition (numpynet/gpu/kernels.py builds its versions of the two above from them).
 
+- `numpynet.kernels.naive`: the paper's formula as plain loops over every element.
 - `*_reference`: the window sum as `size` shifted slices of a zero-padded channel axis.
 - `*_numba`: explicit loops compiled by Numba, parallel over (image, channel) planes (forward)
   or images (backward). The window sum is accumulated plane by plane into a row buffer, so
@@ -39,7 +39,7 @@ import numba
 import numpy as np
 
 from .. import backend
-from ..backend import gpu_kernels
+from . import dispatch
 
 
 def _window_sum(t, size):
@@ -202,50 +202,11 @@ def lrn_backward_from_input_numba(dout, a, size, alpha, beta, k, out=None):
     return da
 
 
-# --------------------------------------------------------------------------- dispatch
+# --------------------------------------------------------------------------- the kernels
 
-def lrn_forward(a, size, alpha, beta, k):
-    path = backend.kernel_path(a)
-    if path == "numba":
-        return lrn_forward_numba(a, size, alpha, beta, k)
-    if path == "gpu":
-        return gpu_kernels().lrn_forward(a, size, alpha, beta, k)
-    return lrn_forward_reference(a, size, alpha, beta, k)
-
-
-def lrn_backward(dout, a, b, d, size, alpha, beta):
-    path = backend.kernel_path(dout)
-    if path == "numba":
-        return lrn_backward_numba(dout, a, b, d, size, alpha, beta)
-    if path == "gpu":
-        return gpu_kernels().lrn_backward(dout, a, b, d, size, alpha, beta)
-    return lrn_backward_reference(dout, a, b, d, size, alpha, beta)
-
-
-def lrn_normalise(a, size, alpha, beta, k, out=None):
-    """a -> b (into `out` if given; GPU kernels ignore it: use the returned array).
-    On a GPU without a fused kernel: lrn_forward, dropping d."""
-    path = backend.kernel_path(a)
-    if path == "numba":
-        return lrn_normalise_numba(a, size, alpha, beta, k, out)
-    if path == "gpu":
-        fused = getattr(gpu_kernels(), "lrn_normalise", None)
-        if fused is None:
-            return lrn_forward(a, size, alpha, beta, k)[0]
-        return fused(a, size, alpha, beta, k)
-    return lrn_normalise_reference(a, size, alpha, beta, k, out)
-
-
-def lrn_backward_from_input(dout, a, size, alpha, beta, k, out=None):
-    """dL/db -> dL/da from a alone (into `out` as for lrn_normalise). On a GPU without a fused
-    kernel: lrn_forward, then lrn_backward."""
-    path = backend.kernel_path(dout)
-    if path == "numba":
-        return lrn_backward_from_input_numba(dout, a, size, alpha, beta, k, out)
-    if path == "gpu":
-        fused = getattr(gpu_kernels(), "lrn_backward_from_input", None)
-        if fused is None:
-            b, d = lrn_forward(a, size, alpha, beta, k)
-            return lrn_backward(dout, a, b, d, size, alpha, beta)
-        return fused(dout, a, size, alpha, beta, k)
-    return lrn_backward_from_input_reference(dout, a, size, alpha, beta, k, out)
+lrn_forward = dispatch.kernel("lrn_forward", lrn_forward_reference, lrn_forward_numba)
+lrn_backward = dispatch.kernel("lrn_backward", lrn_backward_reference, lrn_backward_numba)
+lrn_normalise = dispatch.kernel("lrn_normalise", lrn_normalise_reference, lrn_normalise_numba)
+lrn_backward_from_input = dispatch.kernel("lrn_backward_from_input",
+                                          lrn_backward_from_input_reference,
+                                          lrn_backward_from_input_numba)

@@ -10,16 +10,19 @@ Backward: only the winner influenced y, so dL/dx gets dL/dy at the winner and 0 
 With overlapping windows (k > s, as AlexNet's 3x3 stride-2 pooling) one input pixel can win
 several windows, so the contributions must be added (`+=`), never assigned.
 
+- `numpynet.kernels.naive`: the definition as plain loops.
 - `*_reference`: a loop over the k*k window offsets, each a strided slice of the whole batch.
 - `*_numba`: explicit loops, parallel over (image, channel) planes.
+- numpynet/gpu/kernels.py: one CUDA thread per output (forward) or input pixel (backward).
+All take `out=` ((y, arg) for forward, dx for backward), a request: use the returned arrays.
 """
 
 import numba
 import numpy as np
 
 from .. import backend
-from ..backend import gpu_kernels
-from .im2col import conv_output_size
+from ..shapes import conv_output_hw
+from . import dispatch
 
 
 def _window(x, i, j, k, stride, Ho, Wo):
@@ -35,7 +38,7 @@ def maxpool_forward_reference(x, k, stride, out=None):
     `out`: optional (y, arg) arrays to write into (also in the other implementations)."""
     xp = backend.get_array_module(x)
     N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, k, stride, 0), conv_output_size(W, k, stride, 0)
+    Ho, Wo = conv_output_hw(H, W, k, k, stride, 0)
     windows = xp.stack([_window(x, i, j, k, stride, Ho, Wo)
                         for i in range(k) for j in range(k)])        # (k*k, N, C, Ho, Wo)
     arg = windows.argmax(axis=0).astype(np.int32)                    # first max on ties
@@ -101,7 +104,7 @@ def _maxpool_backward_kernel(dout, arg, k, stride, dx):
 
 def maxpool_forward_numba(x, k, stride, out=None):
     N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, k, stride, 0), conv_output_size(W, k, stride, 0)
+    Ho, Wo = conv_output_hw(H, W, k, k, stride, 0)
     if out is None:
         out = np.empty((N, C, Ho, Wo), dtype=x.dtype), np.empty((N, C, Ho, Wo), dtype=np.int32)
     _maxpool_forward_kernel(np.ascontiguousarray(x), k, stride, *out)
@@ -114,23 +117,9 @@ def maxpool_backward_numba(dout, arg, x_shape, k, stride, out=None):
     return dx
 
 
-# --------------------------------------------------------------------------- dispatch
+# --------------------------------------------------------------------------- the kernels
 
-def maxpool_forward(x, k, stride, out=None):
-    """-> (y, arg); `out` (optional (y, arg) to write into) is ignored by the GPU kernels, so
-    use the returned arrays."""
-    path = backend.kernel_path(x)
-    if path == "numba":
-        return maxpool_forward_numba(x, k, stride, out)
-    if path == "gpu":
-        return gpu_kernels().maxpool_forward(x, k, stride)
-    return maxpool_forward_reference(x, k, stride, out)
-
-
-def maxpool_backward(dout, arg, x_shape, k, stride, out=None):
-    path = backend.kernel_path(dout)
-    if path == "numba":
-        return maxpool_backward_numba(dout, arg, x_shape, k, stride, out)
-    if path == "gpu":
-        return gpu_kernels().maxpool_backward(dout, arg, x_shape, k, stride)
-    return maxpool_backward_reference(dout, arg, x_shape, k, stride, out)
+maxpool_forward = dispatch.kernel("maxpool_forward", maxpool_forward_reference,
+                                  maxpool_forward_numba)
+maxpool_backward = dispatch.kernel("maxpool_backward", maxpool_backward_reference,
+                                   maxpool_backward_numba)

@@ -4,7 +4,9 @@
 
 (y > 0 exactly where x > 0, so backward needs only the output.)
 
-- `*_reference`: `maximum` and `where`, which run on NumPy and CuPy alike.
+- `numpynet.kernels.naive`: one loop over the elements.
+- `*_reference`: `maximum` and `where`, which run on NumPy and CuPy alike (there are no GPU
+  kernels: on a GPU these lines run as they are).
 - `*_numba`: one parallel pass over memory each. Their point is the `out=` array (from the
   layers' memory pool): NumPy's `where` has no `out=`, and its replacement
   `multiply(dout, y > 0, out=...)` makes a temporary mask the size of the activation.
@@ -14,6 +16,7 @@ import numba
 import numpy as np
 
 from .. import backend
+from . import dispatch
 
 
 def relu_forward_reference(x, out=None):
@@ -58,16 +61,7 @@ def relu_backward_numba(dout, y, out=None):
     return dx
 
 
-# --------------------------------------------------------------------------- dispatch
-# (no GPU kernels: the reference lines run on CuPy as they are)
+# --------------------------------------------------------------------------- the kernels
 
-def relu_forward(x, out=None):
-    if backend.kernel_path(x) == "numba":
-        return relu_forward_numba(x, out)
-    return relu_forward_reference(x, out)
-
-
-def relu_backward(dout, y, out=None):
-    if backend.kernel_path(dout) == "numba":
-        return relu_backward_numba(dout, y, out)
-    return relu_backward_reference(dout, y, out)
+relu_forward = dispatch.kernel("relu_forward", relu_forward_reference, relu_forward_numba)
+relu_backward = dispatch.kernel("relu_backward", relu_backward_reference, relu_backward_numba)

@@ -3,9 +3,10 @@
     v <- momentum * v - (weight_decay * lr) * w - lr * g
     w <- w + v
 
-- `sgd_update_reference`: four in-place NumPy statements. Each is a full pass over the
-  parameters, and two of them make a temporary the size of the parameter: for AlexNet's 61M
-  parameters that is about 2 GB of memory traffic per step.
+- `numpynet.kernels.naive`: one loop over the elements.
+- `sgd_update_reference`: four in-place array statements (NumPy or CuPy). Each is a full pass
+  over the parameters, and two of them make a temporary the size of the parameter: for
+  AlexNet's 61M parameters that is about 2 GB of memory traffic per step.
 - `sgd_update_numba`: the same arithmetic, in the same order, fused into one parallel loop:
   each element of w, v and g is read once and w, v written once (about 1.2 GB). The scalars
   are converted to the parameters' dtype first, so float32 stays float32.
@@ -13,8 +14,7 @@
 
 import numba
 
-from .. import backend
-from ..backend import gpu_kernels
+from . import dispatch
 
 
 def sgd_update_reference(w, v, grad, lr, momentum, weight_decay):
@@ -35,21 +35,14 @@ def _sgd_update_kernel(w, v, grad, lr, momentum, decay_lr):
 
 
 def sgd_update_numba(w, v, grad, lr, momentum, weight_decay):
-    """Same as `sgd_update_reference`; w and v must be C-contiguous (they are updated through
-    flat views)."""
+    """Same as `sgd_update_reference`. The kernel runs over flat views, so it needs w and v
+    C-contiguous, of one dtype, and grad of w's shape; anything else takes the reference lines."""
+    if not (w.flags.c_contiguous and v.flags.c_contiguous and w.dtype == v.dtype
+            and grad.shape == w.shape):
+        return sgd_update_reference(w, v, grad, lr, momentum, weight_decay)
     t = w.dtype.type
     _sgd_update_kernel(w.reshape(-1), v.reshape(-1), grad.reshape(-1), t(lr), t(momentum),
                        t(weight_decay * lr))
 
 
-def sgd_update(w, v, grad, lr, momentum, weight_decay):
-    """Update parameter w and its velocity v in place from gradient grad."""
-    path = backend.kernel_path(w)
-    if path == "gpu":
-        fused = getattr(gpu_kernels(), "sgd_update", None)
-        if fused is not None:
-            return fused(w, v, grad, lr, momentum, weight_decay)
-    elif (path == "numba" and w.flags.c_contiguous and v.flags.c_contiguous
-          and w.dtype == v.dtype and grad.shape == w.shape):
-        return sgd_update_numba(w, v, grad, lr, momentum, weight_decay)
-    return sgd_update_reference(w, v, grad, lr, momentum, weight_decay)
+sgd_update = dispatch.kernel("sgd_update", sgd_update_reference, sgd_update_numba)

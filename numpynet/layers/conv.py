@@ -1,39 +1,24 @@
 """2-d convolution by im2col, with the paper's channel groups.
 
-How it is made fast (and kept small) on a CPU:
+Two code paths compute the same numbers (tests/test_fast_paths.py checks they agree):
 
-- The work is the matrix products, handed to BLAS in float32 with `out=` so that no temporary
-  is made; everything else (im2col, the transposes) only moves data and should stay a small
-  fraction of the time.
-- The batch goes through in chunks of images (`chunk_bytes` of im2col columns each): the
-  columns of the whole batch would be big (conv1: 363 x 128*55*55 floats = 560 MB at batch
-  128). A chunk must still be large: every product is a parallel region in which all BLAS
-  threads meet, and on a busy machine thousands of small ones (one image per chunk) ran conv1
-  several times slower on 2 threads than a few large ones. 64 MB (14 images of conv1, 35 of
-  conv3) was the robust choice; on an idle machine 8-16 MB chunks, which stay in the cache,
-  were about 5% faster.
-- Stride-1 convolutions use the wide im2col layout (kernels/im2col.py): their im2col and
-  col2im become contiguous copies, for 15% more multiply-adds.
-- The product comes out as (F, n, Ho, Wq) and NCHW wants (n, F, Ho, Wo): `columns_to_images` and
-  `images_to_columns` move it across in Numba loops (NumPy's strided copy of such short rows
-  took about 9% of a training step).
-- Backward recomputes the columns of each chunk instead of keeping them from forward: the layer
-  keeps only its input x, which the previous layer produced anyway. Recomputing costs one more
-  im2col per chunk; keeping them would cost the memory of the whole batch's columns per layer.
-- The chunks' scratch matrices come from a workspace shared by all layers, and y and dL/dx
-  from a pool that reuses arrays nobody holds any more (memory.py): allocated once, not once
-  per chunk and step.
-- `backward(dout, input_grad=False)` skips dL/dx: nothing needs it for the first layer, and
-  there it is a third of the layer's work (Sequential.backward passes it on).
+- the reference path (`NUMPYNET_KERNELS=reference`, or `kernels.dispatch.use_kernels`): the
+  equations of the Conv2D docstring, line for line, on the whole batch at once;
+- the fast path (the default): the same products, with the batch cut into chunks of images
+  whose columns come from a shared workspace, the wide im2col layout for stride 1, and the
+  product moved to and from NCHW by compiled loops (`_forward_in_chunks`, `_backward_in_chunks`).
+  Why each of these pays, with measurements: docs/PERFORMANCE.md.
 """
 
 import numpy as np
 
 from .. import backend
-from ..kernels.im2col import (col2im, col2im_wide, columns_to_images, conv_output_size,
-                              has_wide_kernels, im2col, im2col_wide, images_to_columns, wide_width)
+from ..kernels import dispatch
+from ..kernels.im2col import col2im, col2im_wide, im2col, im2col_wide, wide_is_fast_for
+from ..kernels.product_layout import columns_to_images, images_to_columns
+from ..memory import POOL, WORKSPACE
+from ..shapes import conv_output_hw, padded_planes_shape, phase_planes_shape, size_of, wide_width
 from .base import Layer
-from .memory import POOL, WORKSPACE
 
 
 class Conv2D(Layer):
@@ -50,18 +35,22 @@ class Conv2D(Layer):
         dW_g  = D_g @ cols_g.T                dL/db = sum of D over all positions
         dcols_g = W_g.T @ D_g                 dx = col2im(dcols)   (sums overlapping windows)
 
-    The batch is processed in chunks of images, each with its own `cols`, and stride-1
-    convolutions use the wide layout of kernels/im2col.py (Wq = W + 2*pad columns per output
-    row instead of Wo, the extra ones dropped); see the module docstring. Neither changes the
-    result.
+    Backward recomputes `cols` from x instead of keeping it from forward: the layer keeps only
+    its input, which the previous layer produced anyway (the columns of a whole batch are large:
+    conv1's are 363 x 128*55*55 floats, 560 MB, at batch 128).
+
+    The fast path runs the batch through in chunks of images (`chunk_bytes` of columns each),
+    and stride-1 convolutions use the wide layout of kernels/im2col.py (Wq = W + 2*pad columns
+    per output row instead of Wo, the extra ones dropped). Neither changes the result.
 
     Parameters (PyTorch / Caffe layout): W (F, C/G, kh, kw), b (F,).
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / fan_in); b = `bias` (default 0).
+    `backward(dout, input_grad=False)` skips dL/dx, which the first layer never needs.
     """
 
     chunk_bytes = 64 * 2**20       # im2col columns per chunk (at least one image's worth)
     wide_columns = True            # stride 1: im2col in the wide layout (kernels/im2col.py)
-    workspace = WORKSPACE          # scratch matrices, shared by every layer (memory.py)
+    workspace = WORKSPACE          # scratch matrices, shared by every layer (numpynet/memory.py)
     can_skip_input_grad = True     # backward(dout, input_grad=False) is supported
 
     x = None                       # the input, kept by forward for backward
@@ -91,8 +80,7 @@ class Conv2D(Layer):
     def output_shape(self, input_shape):
         N, C, H, W = input_shape
         kh, kw = self.kernel_size
-        return (N, self.out_channels, conv_output_size(H, kh, self.stride, self.padding),
-                conv_output_size(W, kw, self.stride, self.padding))
+        return (N, self.out_channels, *conv_output_hw(H, W, kh, kw, self.stride, self.padding))
 
     def _check_input(self, x):
         self._check_rank(x, 4, "(N, C, H, W)")
@@ -106,15 +94,126 @@ class Conv2D(Layer):
             raise self._error(f"kernel {kh}x{kw} is larger than the padded input "
                               f"{H + 2 * p}x{W + 2 * p} (input shape {x.shape}, padding {p})")
 
-    # ----------------------------------------------------------------- columns, chunks
+    # ----------------------------------------------------------------- forward, backward
+
+    def forward(self, x, train=True):
+        self._check_input(x)
+        if dispatch.kernels() == "reference":
+            y = self._forward_reference(x)
+        else:
+            y = self._forward_in_chunks(x)
+        self.x = x if train else None          # (not cols: backward recomputes them)
+        return y
+
+    def backward(self, dout, input_grad=True):
+        """dL/dy -> dL/dx, filling grads["W"], grads["b"]; `input_grad=False` skips dL/dx
+        (returns None), which a network's first layer never needs."""
+        if self.x is None:
+            raise self._error("backward needs a forward(x, train=True) first")
+        if dispatch.kernels() == "reference":
+            dx = self._backward_reference(dout, input_grad)
+        else:
+            dx = self._backward_in_chunks(dout, input_grad)
+        self.x = None
+        return dx
+
+    # ----------------------------------------------------------------- the reference path
+
+    def _split(self, a):
+        """The rows of `a` in G equal blocks, one per group (W, Y and D by filters, cols by
+        channels)."""
+        n = a.shape[0] // self.groups
+        return [a[g * n:(g + 1) * n] for g in range(self.groups)]
+
+    def _forward_reference(self, x):
+        xp = backend.get_array_module(x)
+        (kh, kw), s, p = self.kernel_size, self.stride, self.padding
+        N, F, Ho, Wo = self.output_shape(x.shape)
+        W, b = self.params["W"].reshape(F, -1), self.params["b"]          # W (F, C/G*kh*kw)
+        cols = im2col(x, kh, kw, s, p)                                     # (C*kh*kw, N*Ho*Wo)
+        Y = xp.concatenate([W_g @ cols_g for W_g, cols_g in zip(self._split(W),
+                                                                self._split(cols))])
+        Y += b[:, None]                                                    # (F, N*Ho*Wo)
+        return xp.ascontiguousarray(Y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3))
+
+    def _backward_reference(self, dout, input_grad):
+        xp = backend.get_array_module(dout)
+        (kh, kw), s, p = self.kernel_size, self.stride, self.padding
+        x, F = self.x, self.out_channels
+        W = self.params["W"].reshape(F, -1)
+        cols = im2col(x, kh, kw, s, p)                                     # recomputed
+        D = dout.transpose(1, 0, 2, 3).reshape(F, -1)                      # (F, N*Ho*Wo)
+        dW = xp.concatenate([D_g @ cols_g.T for D_g, cols_g in zip(self._split(D),
+                                                                   self._split(cols))])
+        self.grads["W"], self.grads["b"] = dW.reshape(self.params["W"].shape), D.sum(axis=1)
+        if not input_grad:
+            return None
+        dcols = xp.concatenate([W_g.T @ D_g for W_g, D_g in zip(self._split(W), self._split(D))])
+        return col2im(dcols, x.shape, kh, kw, s, p)
+
+    # ----------------------------------------------------------------- the fast path
+
+    def _forward_in_chunks(self, x):
+        """The reference's products, chunk by chunk, into reused memory."""
+        xp = backend.get_array_module(x)
+        W, b = self.params["W"], self.params["b"]
+        N, F, Ho, Wo = self.output_shape(x.shape)
+        y = POOL.empty((N, F, Ho, Wo), xp.result_type(x.dtype, W.dtype), xp)
+        wide = self._uses_wide_columns(x)
+        Wq = self._row_width(x.shape, wide)
+        Wmat = W.reshape(F, -1)                                # (F, C/G*kh*kw)
+        for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
+            cols = self._columns(x[lo:hi], xp, wide)           # (C*kh*kw, n*Ho*Wq)
+            out = self.workspace.get("out", (F, cols.shape[1]), y.dtype, xp)
+            for W_g, cols_g, out_g in zip(self._split(Wmat), self._split(cols),
+                                          self._split(out)):
+                xp.matmul(W_g, cols_g, out=out_g)
+            # (F, n, Ho, Wq) -> y[lo:hi] (n, F, Ho, Wo): drop wrap-around columns, add the bias
+            columns_to_images(out.reshape(F, hi - lo, Ho, Wq), b, y[lo:hi])
+        return y
+
+    def _backward_in_chunks(self, dout, input_grad):
+        """The reference's products, chunk by chunk; dW is summed over the chunks."""
+        xp = backend.get_array_module(dout)
+        x, W = self.x, self.params["W"]
+        F, Ho = self.out_channels, dout.shape[2]
+        wide = self._uses_wide_columns(x)
+        Wq = self._row_width(x.shape, wide)
+        Wmat = W.reshape(F, -1)
+        dW = self._grad_array("W", W.shape, xp.result_type(dout.dtype, x.dtype), xp)
+        dW[...] = 0
+        db = xp.zeros(F, dtype=dout.dtype)
+        dx = POOL.empty(x.shape, xp.result_type(dout.dtype, W.dtype), xp) if input_grad else None
+        for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
+            cols = self._columns(x[lo:hi], xp, wide)           # recomputed, (K, n*Ho*Wq)
+            # dL/dY laid out like the product (F, n*Ho*Wq), zero in wrap-around columns
+            D = self.workspace.get("D", (F, cols.shape[1]), dout.dtype, xp)
+            images_to_columns(dout[lo:hi], D.reshape(F, hi - lo, Ho, Wq))
+            db += D.sum(axis=1)
+            self._add_weight_gradient(D, cols, dW.reshape(F, -1), xp)
+            if input_grad:
+                dcols = self.workspace.get("dcols", cols.shape, dx.dtype, xp)
+                for W_g, D_g, dcols_g in zip(self._split(Wmat), self._split(D),
+                                             self._split(dcols)):
+                    xp.matmul(W_g.T, D_g, out=dcols_g)
+                self._add_columns_to_image(dcols, dx[lo:hi], xp, wide)
+        self.grads["W"], self.grads["b"] = dW, db
+        return dx
+
+    def _add_weight_gradient(self, D, cols, dWmat, xp):
+        """dWmat += D_g @ cols_g.T per group, through a workspace buffer (no temporary)."""
+        for D_g, cols_g, dW_g in zip(self._split(D), self._split(cols), self._split(dWmat)):
+            dW_g += xp.matmul(D_g, cols_g.T, out=self.workspace.get("dW", dW_g.shape,
+                                                                   dW_g.dtype, xp))
+
+    def _uses_wide_columns(self, x):
+        """Stride 1, and compiled wide kernels for arrays like x (not on a GPU)."""
+        return self.wide_columns and self.stride == 1 and wide_is_fast_for(x)
 
     def _row_width(self, x_shape, wide):
         """Columns per output row: Wo, or Wp = W + 2*pad in the wide layout."""
         _, _, _, Wo = self.output_shape(x_shape)
         return wide_width(x_shape[3], self.kernel_size[1], self.padding) if wide else Wo
-
-    def _uses_wide_columns(self, x):
-        return self.wide_columns and self.stride == 1 and has_wide_kernels(x)
 
     def _chunks(self, x_shape, itemsize, wide):
         """Ranges [lo, hi) of images, each small enough that its im2col columns fit in
@@ -126,17 +225,23 @@ class Conv2D(Layer):
         step = max(1, min(N, self.chunk_bytes // per_image))
         return [(lo, min(N, lo + step)) for lo in range(0, N, step)]
 
+    def _planes(self, x_shape, wide, dtype, xp):
+        """Scratch for the im2col kernels' padded input, from the workspace (None on a GPU,
+        whose kernels do not use it)."""
+        if xp is not np:
+            return None
+        s, p = self.stride, self.padding
+        shape = padded_planes_shape(x_shape, p) if wide else phase_planes_shape(x_shape, s, p)
+        return self.workspace.get("planes", (size_of(shape),), dtype, xp)
+
     def _columns(self, x, xp, wide):
         """im2col of the images x (a chunk), into the shared workspace: (C*kh*kw, n*Ho*Wq)."""
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
-        N, C, H, W = x.shape
+        N, C, _, _ = x.shape
         _, _, Ho, _ = self.output_shape(x.shape)
         shape = (C * kh * kw, N * Ho * self._row_width(x.shape, wide))
         cols = self.workspace.get("cols", shape, x.dtype, xp)
-        # scratch for the padded input (split in its stride phases by the standard kernel);
-        # only the Numba kernels use it
-        planes = (self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p + s - 1),),
-                                     x.dtype, xp) if xp is np else None)
+        planes = self._planes(x.shape, wide, x.dtype, xp)
         if wide:
             return im2col_wide(x, kh, kw, p, out=cols, scratch=planes)
         return im2col(x, kh, kw, s, p, out=cols, scratch=planes)
@@ -145,74 +250,9 @@ class Conv2D(Layer):
         """dx (a chunk of dL/dx) = col2im(dcols), the adjoint of `_columns`."""
         (kh, kw), s, p = self.kernel_size, self.stride, self.padding
         if wide:
-            N, C, H, W = dx.shape
-            planes = (self.workspace.get("planes", (N * C * (H + 2 * p) * (W + 2 * p),),
-                                         dcols.dtype, xp) if xp is np else None)
+            planes = self._planes(dx.shape, wide, dcols.dtype, xp)
             result = col2im_wide(dcols, dx.shape, kh, kw, p, out=dx, scratch=planes)
         else:
             result = col2im(dcols, dx.shape, kh, kw, s, p, out=dx)
         if result is not dx:                                   # (GPU kernels return a new array)
             dx[...] = result
-
-    def _group_slices(self, K):
-        """Per group: (rows of W / of the output, rows of cols) as slices."""
-        Fg, Kg = self.out_channels // self.groups, K // self.groups
-        return [(slice(g * Fg, (g + 1) * Fg), slice(g * Kg, (g + 1) * Kg))
-                for g in range(self.groups)]
-
-    # ----------------------------------------------------------------- forward, backward
-
-    def forward(self, x, train=True):
-        self._check_input(x)
-        xp = backend.get_array_module(x)
-        W, b = self.params["W"], self.params["b"]
-        F = self.out_channels
-        y = POOL.empty(self.output_shape(x.shape), xp.result_type(x.dtype, W.dtype), xp)
-        Ho = y.shape[2]
-        wide = self._uses_wide_columns(x)
-        Wq = self._row_width(x.shape, wide)
-        Wmat = W.reshape(F, -1)                                # (F, C/G*kh*kw)
-        for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
-            cols = self._columns(x[lo:hi], xp, wide)           # (C*kh*kw, n*Ho*Wq)
-            out = self.workspace.get("out", (F, cols.shape[1]), y.dtype, xp)
-            for rows, krows in self._group_slices(cols.shape[0]):
-                xp.matmul(Wmat[rows], cols[krows], out=out[rows])
-            # (F, n, Ho, Wq) -> y[lo:hi] (n, F, Ho, Wo): drop wrap-around columns, add the bias
-            columns_to_images(out.reshape(F, hi - lo, Ho, Wq), b, y[lo:hi])
-        self.x = x if train else None          # (not cols: backward recomputes them)
-        return y
-
-    def backward(self, dout, input_grad=True):
-        """dL/dy -> dL/dx, filling grads["W"], grads["b"]; `input_grad=False` skips dL/dx
-        (returns None), which a network's first layer never needs."""
-        if self.x is None:
-            raise self._error("backward needs a forward(x, train=True) first")
-        xp = backend.get_array_module(dout)
-        x, W = self.x, self.params["W"]
-        F, Ho = self.out_channels, dout.shape[2]
-        wide = self._uses_wide_columns(x)
-        Wq = self._row_width(x.shape, wide)
-        Wmat = W.reshape(F, -1)
-        dW = self._grad_array("W", W.shape, xp.result_type(dout.dtype, x.dtype), xp)
-        dW[...] = 0
-        dWmat = dW.reshape(F, -1)
-        db = xp.zeros(F, dtype=dout.dtype)
-        dx = POOL.empty(x.shape, xp.result_type(dout.dtype, W.dtype), xp) if input_grad else None
-        for lo, hi in self._chunks(x.shape, x.dtype.itemsize, wide):
-            cols = self._columns(x[lo:hi], xp, wide)           # recomputed, (K, n*Ho*Wq)
-            # dL/dY laid out like the product (F, n*Ho*Wq), zero in wrap-around columns
-            D = self.workspace.get("D", (F, cols.shape[1]), dout.dtype, xp)
-            images_to_columns(dout[lo:hi], D.reshape(F, hi - lo, Ho, Wq))
-            db += D.sum(axis=1)
-            if input_grad:
-                dcols = self.workspace.get("dcols", cols.shape, dx.dtype, xp)
-            for rows, krows in self._group_slices(cols.shape[0]):
-                part = self.workspace.get("dW", dWmat[rows].shape, dW.dtype, xp)
-                dWmat[rows] += xp.matmul(D[rows], cols[krows].T, out=part)
-                if input_grad:
-                    xp.matmul(Wmat[rows].T, D[rows], out=dcols[krows])
-            if input_grad:
-                self._add_columns_to_image(dcols, dx[lo:hi], xp, wide)
-        self.grads["W"], self.grads["b"] = dW, db
-        self.x = None
-        return dx

@@ -2,8 +2,8 @@
 
 from .. import backend
 from ..kernels.lrn import lrn_backward_from_input, lrn_normalise
+from ..memory import POOL
 from .base import Layer
-from .memory import POOL
 
 
 class LocalResponseNorm(Layer):

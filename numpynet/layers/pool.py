@@ -3,10 +3,10 @@
 import numpy as np
 
 from .. import backend
-from ..kernels.im2col import conv_output_size
 from ..kernels.pool import maxpool_backward, maxpool_forward
+from ..memory import POOL
+from ..shapes import conv_output_hw
 from .base import Layer
-from .memory import POOL
 
 
 class MaxPool2D(Layer):
@@ -35,7 +35,7 @@ class MaxPool2D(Layer):
     def output_shape(self, input_shape):
         N, C, H, W = input_shape
         k, s = self.kernel_size, self.stride
-        return (N, C, conv_output_size(H, k, s, 0), conv_output_size(W, k, s, 0))
+        return (N, C, *conv_output_hw(H, W, k, k, s, 0))
 
     def forward(self, x, train=True):
         self._check_rank(x, 4, "(N, C, H, W)")

@@ -2,8 +2,8 @@
 
 from .. import backend
 from ..kernels.relu import relu_backward, relu_forward
+from ..memory import POOL
 from .base import Layer
-from .memory import POOL
 
 
 class ReLU(Layer):

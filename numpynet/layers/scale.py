@@ -1,8 +1,8 @@
 """Multiplication by a fixed constant."""
 
 from .. import backend
+from ..memory import POOL
 from .base import Layer
-from .memory import POOL
 
 
 class Scale(Layer):

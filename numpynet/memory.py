@@ -1,9 +1,8 @@
 """Memory that the layers reuse from one step to the next, instead of asking for it afresh.
 
-Why bother: a large new NumPy array comes straight from the operating system, which hands over
-zeroed pages one page fault at a time. For the layers that only move data (ReLU, pooling, LRN)
-that costs more than their arithmetic: without reuse, a training step of AlexNet spent about a
-fifth of its time in the kernel's page-fault handler. Two tools:
+Why: a large new NumPy array comes straight from the operating system, one zeroed page (and one
+page fault) at a time, which for the layers that only move data (ReLU, pooling, LRN) costs more
+than their arithmetic (measurements: docs/PERFORMANCE.md). Two tools:
 
 `Workspace`: named scratch arrays, for temporaries that never leave a layer (Conv2D's im2col
 columns of one chunk of images). One flat array per name; `get` hands out a view of it, valid
@@ -23,13 +22,15 @@ handed out again; one that stays unused for a while is given back to the system.
 
 Both are module-level and shared by all layers (the layers run one after the other), so do not
 run two networks in two Python threads at the same time (Numba's workqueue threading layer,
-kernels/__init__.py, does not allow that either). Neither does anything for CuPy arrays (CuPy
-has its own memory pool): they just allocate.
+numpynet/kernels/__init__.py, does not allow that either). Neither does anything for CuPy
+arrays (CuPy has its own memory pool): they just allocate.
 """
 
 import sys
 
 import numpy as np
+
+from .shapes import size_of
 
 
 class Workspace:
@@ -38,7 +39,7 @@ class Workspace:
 
     def get(self, name, shape, dtype, xp=np):
         """A C-contiguous array of `shape` and `dtype` (contents undefined), reusing memory."""
-        size = int(np.prod(shape))
+        size = size_of(shape)
         flat = self._arrays.get(name)
         if (flat is None or flat.size < size or flat.dtype != dtype
                 or not isinstance(flat, xp.ndarray)):
@@ -64,7 +65,7 @@ class ArrayPool:
         if xp is not np:
             return xp.empty(shape, dtype=dtype)
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
+        nbytes = size_of(shape) * dtype.itemsize
         self._requests += 1
         entry = self._best_free(nbytes)
         if entry is None:

@@ -1,0 +1,128 @@
+"""The layers of the house: which numpynet module may import which, and no import cycle.
+
+    shapes, config, files      leaves: import nothing of numpynet
+    backend                    arrays and devices: only the leaves
+    kernels                    the hot loops: never the layers (nor anything above them)
+    layers                     never the models, the data or the programs that train
+
+The graph is read from the source (every `import` and `from ... import`, at module level and
+inside functions alike, since a lazy import closes a cycle as surely as an eager one does).
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import numpynet
+
+PACKAGE = Path(numpynet.__file__).resolve().parent
+
+
+def _module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _known(name):
+    """`name`, or the nearest enclosing module that exists (numpynet.x.f -> numpynet.x)."""
+    while name not in MODULES and "." in name:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def _imports(name):
+    """The numpynet modules that module `name` imports anywhere in its source."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {_known(a.name) for a in node.names if a.name.split(".")[0] == "numpynet"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "numpynet":
+                continue
+            for alias in node.names:                  # a submodule, or a name in `target`
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in MODULES else _known(target))
+    found.discard(name)
+    return found
+
+
+GRAPH = {name: _imports(name) for name in MODULES}
+
+
+def _cycle():
+    """One import cycle as a list of modules [a, b, ..., a], or None."""
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(GRAPH[m]):
+            if state.get(n) == "open":
+                return stack[stack.index(n):] + [n]
+            if n not in state and (found := visit(n)):
+                return found
+        state[m] = "done"
+        stack.pop()
+        return None
+
+    for m in sorted(GRAPH):
+        if m not in state and (found := visit(m)):
+            return found
+    return None
+
+
+def test_the_graph_is_read():
+    assert "numpynet.kernels.dispatch" in GRAPH["numpynet.kernels.im2col"]
+    assert "numpynet.layers.base" in GRAPH["numpynet.layers.conv"]
+    assert "numpynet.gpu.kernels" in GRAPH["numpynet.kernels.dispatch"]   # a lazy import
+
+
+def test_no_import_cycle():
+    cycle = _cycle()
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def _under(prefix):
+    return {m for m in MODULES if m == prefix or m.startswith(prefix + ".")}
+
+
+def _offending(modules, allowed=None, forbidden=None):
+    bad = {}
+    for m in sorted(modules):
+        imported = GRAPH[m]
+        wrong = (imported - allowed) if allowed is not None else imported & forbidden
+        if wrong:
+            bad[m] = sorted(wrong)
+    return bad
+
+
+@pytest.mark.parametrize("leaf", ["numpynet.shapes", "numpynet.config", "numpynet.files"])
+def test_leaves_import_nothing_of_numpynet(leaf):
+    assert GRAPH[leaf] == set(), f"{leaf} imports {sorted(GRAPH[leaf])}"
+
+
+def test_backend_imports_only_the_leaves():
+    assert not _offending({"numpynet.backend"}, allowed={"numpynet.config", "numpynet.shapes"})
+
+
+def test_kernels_import_no_layers():
+    above = _under("numpynet.layers") | _under("numpynet.models") | _under("numpynet.data")
+    assert not _offending(_under("numpynet.kernels") | _under("numpynet.gpu.kernels"),
+                          forbidden=above)
+
+
+def test_layers_import_no_models_data_or_programs():
+    above = (_under("numpynet.models") | _under("numpynet.data")
+             | {m for m in MODULES if m.rpartition(".")[2] in ("train", "evaluate", "bench")})
+    assert not _offending(_under("numpynet.layers"), forbidden=above)

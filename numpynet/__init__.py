@@ -8,7 +8,7 @@
 from . import openblas
 
 # Before NumPy loads OpenBLAS, which reads its settings then: OPENBLAS_THREAD_TIMEOUT=4 unless
-# set. The one change importing numpynet makes to os.environ (numpynet/config.py lists it).
+# set. The one change importing numpynet makes to os.environ (numpynet/config lists it).
 openblas.apply_defaults()
 
 from . import backend, gradcheck  # noqa: E402

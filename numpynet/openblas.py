@@ -15,7 +15,7 @@ NumPy loads it. numpynet chooses one of them:
 or NUMPYNET_BLAS_DEFAULTS=0. numpynet/__init__.py calls it first thing, so that it takes effect
 whenever numpynet is imported before NumPy, as in `python -m numpynet.train`; imported after
 NumPy it is too late, and `apply_defaults` leaves the environment alone. `APPLIED` says what it
-set. This is the one change `import numpynet` makes to os.environ (numpynet/config.py lists
+set. This is the one change `import numpynet` makes to os.environ (numpynet/config lists
 it with the variables numpynet reads).
 
 Another setting is left to you: OPENBLAS_CORETYPE, the kernels. OpenBLAS picks them by asking

@@ -1,6 +1,6 @@
-"""numpynet/config.py is the one list of environment variables: every NUMPYNET_* name in the tree
-is declared there, only config.py reads them, the command line lists them, bad values are clear
-errors, and `import numpynet` changes os.environ only as config.py documents."""
+"""numpynet.config is the one list of environment variables: every NUMPYNET_* name in the tree
+is declared there, only numpynet.config reads them, the command line lists them, bad values are
+clear errors, and `import numpynet` changes os.environ only as numpynet.config documents."""
 
 import json
 import os
@@ -49,7 +49,7 @@ def test_every_numpynet_variable_in_the_tree_is_declared():
         for name in NAME.findall(path.read_text(encoding="utf-8", errors="ignore")):
             used.setdefault(name, path.relative_to(ROOT).as_posix())
     missing = {name: where for name, where in used.items() if name not in declared}
-    assert not missing, f"declare these in numpynet/config.py SETTINGS: {missing}"
+    assert not missing, f"declare these in numpynet/config SETTINGS: {missing}"
     assert {"NUMPYNET_KERNELS", "NUMPYNET_DATA", "NUMPYNET_CACHE"} <= set(used)
 
 
@@ -76,7 +76,7 @@ def test_the_read_pattern_finds_direct_and_indirect_reads():
 def test_only_config_reads_numpynet_variables():
     found = {}
     for path in tree_files("numpynet", suffixes={".py"}):
-        if path == ROOT / "numpynet" / "config.py":
+        if path.parent == ROOT / "numpynet" / "config":
             continue
         lines = _reads_of(path.read_text(encoding="utf-8"))
         if lines:
@@ -137,7 +137,7 @@ def test_command_line_reports_a_bad_value():
 
 
 def test_an_undeclared_name_is_an_error():
-    with pytest.raises(KeyError, match="declare it in numpynet/config.py"):
+    with pytest.raises(KeyError, match="declare it in numpynet/config"):
         config.get(PREFIX + "NO_SUCH_SETTING")
 
 

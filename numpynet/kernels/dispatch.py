@@ -14,7 +14,7 @@ A kernel module declares each kernel once,
     im2col = dispatch.kernel("im2col", reference=im2col_reference, numba=im2col_numba)
 
 and the layers call `im2col(x, ...)`. On each call the kernel looks at its first argument and
-at the kind chosen here (`use_kernels`, or NUMPYNET_KERNELS in numpynet/config.py):
+at the kind chosen here (`use_kernels`, or NUMPYNET_KERNELS in numpynet/config):
 
     kind 'reference'            -> reference
     kind 'fast', NumPy array    -> numba (reference if the kernel has none)
@@ -34,7 +34,7 @@ import contextlib
 
 from .. import backend, config
 
-_kind = config.get("NUMPYNET_KERNELS")
+_kind = None                   # set by use_kernels; until then NUMPYNET_KERNELS decides
 _wrapper = None                # the active instrument() wrapper, or None
 KERNELS = {}                   # name -> Kernel, every kernel declared so far
 
@@ -48,14 +48,18 @@ def use_kernels(kind):
 
 
 def kernels():
-    """The kind in use: 'fast' or 'reference'."""
+    """The kind in use: 'fast' or 'reference' (NUMPYNET_KERNELS, read on first use so that a
+    bad value is an error there, not at import)."""
+    global _kind
+    if _kind is None:
+        _kind = config.get("NUMPYNET_KERNELS")
     return _kind
 
 
 @contextlib.contextmanager
 def using(kind):
     """Run a block with the kernels of `kind`, then restore the previous kind."""
-    old = _kind
+    old = kernels()
     use_kernels(kind)
     try:
         yield
@@ -65,7 +69,7 @@ def using(kind):
 
 def path(x):
     """Which implementation a kernel uses for array `x` now: 'reference', 'numba' or 'gpu'."""
-    if _kind == "reference":
+    if kernels() == "reference":
         return "reference"
     return "gpu" if backend.is_gpu_array(x) else "numba"
 

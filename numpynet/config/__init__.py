@@ -85,7 +85,7 @@ def setting(name):
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise KeyError(f"{name} is not a numpynet setting; declare it in numpynet/config.py "
+        raise KeyError(f"{name} is not a numpynet setting; declare it in numpynet/config "
                        f"(known: {', '.join(_BY_NAME)})") from None
 
 
@@ -163,6 +163,3 @@ def main(argv=None):
         print(f"error: {line}", file=sys.stderr)
     return 1 if errors else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

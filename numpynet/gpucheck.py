@@ -35,6 +35,7 @@ completes: `--quick` rehearses the command with tiny settings (tests/test_gpuche
 """
 
 import argparse
+import ast
 import csv
 import json
 import os
@@ -65,6 +66,7 @@ QUICK_BUDGET = 240
 TF32_OFF = {"NVIDIA_TF32_OVERRIDE": "0", "CUPY_TF32": "0"}
 AGREE = 1e-4              # CPU vs GPU logits: max |difference| / max |logit| (float32 sums)
 TAIL = 15                 # output lines kept per step in summary.json
+MIN_STEP_S = 5            # a step is not started with less of the budget left
 
 
 # --------------------------------------------------------------------------- running steps
@@ -175,7 +177,7 @@ def run_step(step, log, seconds_left, out):
     result = dict(name=step.name, what=step.what, command=shlex.join(map(str, step.command)),
                   status="not run", note="", seconds=0.0, details={}, tail=[])
     timeout = min(step.timeout, seconds_left)
-    if timeout < 5:
+    if seconds_left < MIN_STEP_S:
         result["note"] = "out of time: the --budget was spent by the steps before"
         log.line(f"\n== {step.name}: not run ({result['note']})")
         return result
@@ -273,11 +275,26 @@ def pytest_verdict(xml_path):
             return "failed", (f"{counts['failures']} failed, {counts['errors']} errors, "
                               f"{ran - bad} passed: {', '.join(names[:6])}"), counts
         if ran == 0:
-            skip = next(iter(suite.iter("skipped")), None)
-            why = skip.get("message", "") if skip is not None else "no tests collected"
+            why = "; ".join(skip_reasons(suite)[:2]) or "no tests collected"
             return "skipped", f"all {counts['tests']} skipped: {why[:200]}", counts
         return "passed", f"{ran} passed, {counts['skipped']} skipped", counts
     return verdict
+
+
+def skip_reasons(suite):
+    """The distinct reasons in a pytest report's <skipped> elements (a module skipped while
+    being collected keeps its reason in the text: "(file, line, 'Skipped: reason')")."""
+    reasons = []
+    for skip in suite.iter("skipped"):
+        why = skip.get("message", "")
+        if why == "collection skipped":
+            try:
+                why = str(ast.literal_eval(skip.text)[2]).removeprefix("Skipped: ")
+            except (ValueError, SyntaxError, TypeError, IndexError):
+                pass
+        if why not in reasons:
+            reasons.append(why)
+    return reasons
 
 
 def read_metrics(path):

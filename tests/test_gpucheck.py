@@ -183,6 +183,41 @@ def test_train_verdict_needs_a_falling_loss_and_keeps_the_figures(tmp_path, loss
     assert crashed[:2] == ("failed", "error: the GPU backend needs CuPy (exit code 2)")
 
 
+@pytest.mark.parametrize("gpu_error", [0.0, 1e-2])
+def test_checkpoint_step_compares_cpu_and_gpu_logits(tmp_path, monkeypatch, capsys, gpu_error):
+    """The checkpoint child with the CPU standing in for the GPU (the 'GPU' weights off by
+    `gpu_error`): the same predictions pass, wrong ones fail with one line."""
+    import numpy as np
+    from PIL import Image
+
+    from numpynet import checkpoint
+    from numpynet.models import alexnet
+    model = dict(num_classes=3, groups=2, seed=0, preset="paper", init="he", width=0.125,
+                 input_size=67)
+    rng = np.random.default_rng(0)
+    mean = rng.uniform(0, 255, (80, 80, 3)).astype(np.float32)
+    path = checkpoint.save(tmp_path / "last.npz", alexnet(**model),
+                           dict(model=model, crop=67, wnids=["a", "b", "c"]), mean=mean)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (90, 100, 3), dtype=np.uint8)).save(
+            tmp_path / f"v{i}.png")
+    on_cpu = backend.to_device
+
+    def moved(x, device=None):               # to the "GPU": 4-d arrays (conv weights, images)
+        off = device == "gpu" and getattr(x, "ndim", 0) == 4      # ... come out off a little
+        return on_cpu(x * (1 + gpu_error) if off else x, "cpu")
+
+    monkeypatch.setattr(backend, "use", lambda device: None)
+    monkeypatch.setattr(backend, "to_device", moved)
+    code = gpucheck.child_checkpoint(path, tmp_path)
+    out, err = capsys.readouterr()
+    assert "v2.png" in out and "max |GPU - CPU|" in out
+    if gpu_error:
+        assert code == 1 and err.startswith("error: CPU and GPU predictions differ: logits by")
+    else:
+        assert code == 0 and "= 0.0e+00 of the largest" in out and err == ""
+
+
 # --------------------------------------------------------------------------- the real command
 
 def _gpu_usable():

@@ -546,18 +546,18 @@ CHILDREN = {"versions": child_versions, "checkpoint": child_checkpoint}
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m numpynet.gpucheck",
-                                description=__doc__.split("\n")[0].rstrip(":"),
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                description=__doc__.split("\n")[0].rstrip(":"))
     p.add_argument("out", metavar="OUT_DIR",
                    help="folder for log.txt, summary.json/.txt, bench.txt, train/ (made if "
                         "missing)")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="small ImageNet-layout set for the train step (absent: train's "
-                        "generated demo set)")
+                   help="small ImageNet-layout set for the train step (default: "
+                        "data/gpu-sample in the checkout; absent: train's generated demo set)")
     p.add_argument("--quick", action="store_true",
                    help="tiny settings and a shorter budget: a rehearsal, e.g. on a CPU")
     p.add_argument("--steps", default=",".join(STEP_NAMES),
-                   help="comma-separated steps to run, in this order")
+                   help="comma-separated steps to run, always in this order (default: "
+                        f"{','.join(STEP_NAMES)})")
     p.add_argument("--budget", type=float,
                    help=f"seconds for all steps together (default {BUDGET}; --quick "
                         f"{QUICK_BUDGET})")

@@ -6,6 +6,7 @@ from data_fixtures import WNIDS, make_imagenet, open_tiny, shared_data, write_im
 
 from numpynet.data import (BatchLoader, DatasetError, cap_files, choose_classes, evenly_spaced,
                            find_layout, open_imagenet, read_classes_file)
+from numpynet.data.layout import imagenet_class_names, read_class_names
 
 
 def val_wnids(split):
@@ -91,7 +92,8 @@ def test_kaggle_tree_as_unpacked(tmp_path):
     (root / "LOC_synset_mapping.txt").write_text(f"{WNIDS[0]} tench, Tinca tinca\n")
     data = open_tiny(root, tmp_path / "cache")
     assert data.layout.describe().startswith("ILSVRC/Data/CLS-LOC/train/<wnid>/")
-    assert data.names[0] == "tench, Tinca tinca" and data.names[1] == WNIDS[1]
+    assert data.names[0] == "tench, Tinca tinca"
+    assert data.names[1] == "goldfish, Carassius auratus"          # not in the file: ImageNet's
     assert val_wnids(data.val) == expected_val_wnids(data.val, val_labels)
 
 
@@ -118,7 +120,8 @@ def test_no_val_folder(tmp_path):
 
 
 @pytest.mark.parametrize("names, expected", [("loc", "class 764, other name"),
-                                             ("words", "word 764"), (None, WNIDS[0])])
+                                             ("words", "word 764"),
+                                             (None, "tench, Tinca tinca")])   # ImageNet's own
 def test_class_names(tmp_path, names, expected):
     make_imagenet(tmp_path / "ds", names=names)
     layout = find_layout(tmp_path / "ds")
@@ -130,6 +133,24 @@ def test_class_names_with_colon_separator(tmp_path):
     make_imagenet(tmp_path / "ds", names=None)
     (tmp_path / "ds" / "LOC_synset_mapping.txt").write_text(f"{WNIDS[0]} : tench, Tinca tinca\n")
     assert find_layout(tmp_path / "ds").names[WNIDS[0]] == "tench, Tinca tinca"
+
+
+def test_imagenet_class_list_is_the_thousand_classes():
+    names = imagenet_class_names()
+    assert len(names) == 1000 and list(names) == sorted(names)      # class-index order
+    assert names["n01440764"] == "tench, Tinca tinca" and names["n15075141"].startswith("toilet")
+
+
+def test_unknown_wnids_keep_their_wnid_as_name(tmp_path):
+    make_imagenet(tmp_path / "ds", wnids=["n90000000", WNIDS[1]], names=None)
+    names = find_layout(tmp_path / "ds").names
+    assert names == {"n90000000": "n90000000", WNIDS[1]: "goldfish, Carassius auratus"}
+
+
+def test_imagenet_class_list_agrees_with_real_mapping_files():
+    mapping = read_class_names(shared_data("imagenette-mini") / "LOC_synset_mapping.txt")
+    names = imagenet_class_names()
+    assert mapping and all(names[w] == n for w, n in mapping.items())
 
 
 # --- class and image selection ----------------------------------------------------------------

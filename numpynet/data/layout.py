@@ -22,7 +22,8 @@ Validation label file, the first that exists of (``--val-labels FILE`` overrides
 
 Class names, the first that exists of ``LOC_synset_mapping.txt`` (``n01440764 tench, Tinca
 tinca``), ``synset_words.txt`` or ``words.txt`` (``n01440764<TAB>tench, Tinca tinca``) in root/;
-otherwise a class is called by its wnid.
+otherwise ImageNet's own name for the wnid (``imagenet_classes.txt``, shipped with numpynet: the
+1000 ILSVRC-2012 classes), and a wnid that is none of those is its own name.
 
 Image files are recognised by name (case-insensitive .jpeg .jpg .png and the other extensions in
 ``IMAGE_EXTENSIONS``) and then decoded by content, so a PNG named ``.JPEG`` is fine. Other files
@@ -44,6 +45,7 @@ IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".
 VAL_LABEL_FILES = ("LOC_val_solution.csv", "val_labels.txt", "val.txt")
 CLASS_NAME_FILES = ("LOC_synset_mapping.txt", "synset_words.txt", "words.txt")
 KAGGLE_SUBDIR = Path("ILSVRC") / "Data" / "CLS-LOC"
+IMAGENET_CLASSES = Path(__file__).with_name("imagenet_classes.txt")   # the fallback names
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +97,7 @@ class Layout:
     val_labels: Path | None         # label file for a flat val/ folder
     names_file: Path | None         # LOC_synset_mapping.txt / words.txt, if any
     wnids: list = field(default_factory=list)   # sorted class folder names under train/
-    names: dict = field(default_factory=dict)   # wnid -> human name (wnid itself if unknown)
+    names: dict = field(default_factory=dict)   # wnid -> human name (else ImageNet's, else wnid)
 
     def describe(self):
         """One line: which layout was detected (paths relative to ``root``)."""
@@ -107,7 +109,7 @@ class Layout:
         else:
             val = "no validation folder"
         names = (f"names from {self._rel(self.names_file)}" if self.names_file
-                 else "no class-name file (names are wnids)")
+                 else "no class-name file (ImageNet's names for its wnids)")
         return f"{train}, {val}, {names}"
 
     def _rel(self, path):
@@ -174,7 +176,8 @@ def find_layout(root=None, val_labels=None):
     names_file = next((d / n for n in CLASS_NAME_FILES for d in (root, image_root)
                        if (d / n).is_file()), None)
     names = read_class_names(names_file) if names_file else {}
-    names = {w: names.get(w, w) for w in wnids}
+    fallback = imagenet_class_names()
+    names = {w: names.get(w) or fallback.get(w, w) for w in wnids}
     return Layout(root, train_dir, val_dir, val_style, label_file, names_file, wnids, names)
 
 
@@ -194,6 +197,11 @@ def _find_val_labels(root, image_root, val_dir, explicit):
         f"the validation images in {display_path(val_dir)}/ are not in <wnid>/ class folders "
         f"and no label file was found; looked for:\n  {looked}\n"
         f"pass --val-labels FILE (lines '<filename> <wnid>', or Kaggle's LOC_val_solution.csv)")
+
+
+def imagenet_class_names():
+    """wnid -> name of the 1000 ILSVRC-2012 classes (numpynet/data/imagenet_classes.txt)."""
+    return read_class_names(IMAGENET_CLASSES)
 
 
 def read_class_names(path):

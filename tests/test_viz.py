@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import numpynet as nn  # noqa: E402
-from numpynet import viz  # noqa: E402
+from numpynet import costs, metrics, viz  # noqa: E402
 from numpynet.models import alexnet  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def paper_net():
 
 def test_multiply_adds_by_hand(paper_net):
     shape = (3, 227, 227)
-    rows = {r["name"]: r for r in viz.layer_table(paper_net, shape)}
+    rows = {r["name"]: r for r in costs.layer_table(paper_net, shape)}
     # conv1: 96 filters x 55 x 55 positions x (3 x 11 x 11) weights each
     assert rows["conv1"]["multiply_adds"] == 96 * 55 * 55 * 3 * 11 * 11 == 105_415_200
     # conv2 sees only its group's 48 of the 96 channels
@@ -48,7 +48,7 @@ def test_multiply_adds_by_hand(paper_net):
 
 
 def test_layer_table_params_and_memory(paper_net):
-    rows = viz.layer_table(paper_net, (3, 227, 227), batch=128)
+    rows = costs.layer_table(paper_net, (3, 227, 227), batch=128)
     assert rows[0]["name"] == "input" and rows[0]["activation_bytes"] == 128 * 3 * 227 * 227 * 4
     by_name = {r["name"]: r for r in rows}
     assert by_name["conv1"]["shape"] == (96, 55, 55)
@@ -57,21 +57,21 @@ def test_layer_table_params_and_memory(paper_net):
     assert by_name["conv1"]["params"] == 96 * 3 * 11 * 11 + 96 == 34_944
     assert by_name["conv2"]["params"] == 256 * 48 * 5 * 5 + 256 == 307_456
     assert sum(r["params"] for r in rows) == 60_965_224
-    assert sum(r["params"] for r in viz.layer_table(alexnet(1000, groups=1))) == 62_378_344
-    text = viz.format_layer_table(rows)
+    assert sum(r["params"] for r in costs.layer_table(alexnet(1000, groups=1))) == 62_378_344
+    text = costs.format_layer_table(rows)
     assert "60,965,224" in text and "105.4" in text
 
 
 def test_multiply_adds_of_a_small_grouped_conv():
     layer = nn.Conv2D(4, 6, 3, stride=2, padding=1, groups=2)
     # output 6 x 4 x 4 (from 4 x 8 x 8), each a dot product over 2 channels x 3 x 3
-    assert viz.multiply_adds(layer, (4, 8, 8)) == 6 * 4 * 4 * 2 * 3 * 3
-    assert viz.multiply_adds(nn.Linear(5, 7), (5,)) == 35
-    assert viz.multiply_adds(nn.ReLU(), (4, 8, 8)) == 0
+    assert costs.multiply_adds(layer, (4, 8, 8)) == 6 * 4 * 4 * 2 * 3 * 3
+    assert costs.multiply_adds(nn.Linear(5, 7), (5,)) == 35
+    assert costs.multiply_adds(nn.ReLU(), (4, 8, 8)) == 0
 
 
 def test_plot_layer_costs(paper_net):
-    fig = viz.plot_layer_costs(viz.layer_table(paper_net))
+    fig = viz.plot_layer_costs(costs.layer_table(paper_net))
     assert len(fig.axes) == 3
 
 
@@ -162,7 +162,7 @@ def test_image_plots(rng):
 
 
 def test_confusion_matrix_counts():
-    counts = viz.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
+    counts = metrics.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
     np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
     fig = viz.plot_confusion([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], ["a", "b", "c"])
     assert "66.7%" in fig.axes[0].get_title()

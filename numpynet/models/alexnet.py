@@ -48,8 +48,8 @@ Initialisations (`init=`), independent of the preset:
             ~8000 * lr, and at lr 0.01 the first steps overshoot and the ReLUs die (back to
             chance for good; docs/PERFORMANCE.md). With 0.01, |h7|^2 is ~100 and steps are
             stable, while the convolutions still get gradients of useful size (unlike the
-            paper's and Caffe's inits, where they shrink ~100x on the way down). The default because it starts
-            learning at once.
+            paper's and Caffe's inits, where they shrink ~100x on the way down). The default
+            because it starts learning at once.
 """
 
 import numpy as np

@@ -6,13 +6,19 @@ The validation images are those of the run that wrote the checkpoint (its --data
 --classes settings; --data overrides the folder). --ten-crop averages the softmax over the four
 corner and the centre 227x227 crops and their mirror images, as the paper does at test time
 (section 4.1).
+
+`evaluate(net, loader)` is the loop itself (also run by numpynet.train after every epoch).
 """
 
 import argparse
 import sys
 
+import numpy as np
+
 from . import backend, checkpoint
 from .data import BatchLoader, DatasetError
+from .layers import SoftmaxCrossEntropy
+from .metrics import ErrorMeter, softmax
 
 
 def parse_args(argv=None):
@@ -28,8 +34,27 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def evaluate(net, loader, loss_fn=None, progress=False, desc="val"):
+    """Mean loss and top-1 / top-5 error of `net` over a loader (ten-crop batches averaged)."""
+    from tqdm import tqdm
+    meter = ErrorMeter()
+    loss_fn = loss_fn or SoftmaxCrossEntropy()
+    for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        if x.ndim == 5:                                  # (10, B, 3, H, W): average the softmax
+            probs = sum(softmax(net.forward(backend.to_device(crop), train=False))
+                        for crop in x) / len(x)
+            loss = float(-np.log(np.maximum(backend.to_numpy(probs)[np.arange(len(y)), y],
+                                            1e-12)).mean())
+        else:
+            logits = net.forward(backend.to_device(x), train=False)
+            loss = loss_fn.forward(logits, backend.to_device(y))
+            probs = loss_fn.probs
+        meter.update(backend.to_numpy(probs), y, loss)
+    return meter
+
+
 def run(args):
-    from .train import evaluate, open_data
+    from .train import open_data      # train imports this module (for evaluate), so: here
     if args.device == "gpu":
         backend.use("gpu")
     net, meta, mean = checkpoint.model_from_checkpoint(args.checkpoint)

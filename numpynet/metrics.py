@@ -69,3 +69,13 @@ def top5_table(probs, names, k=5):
     probs = backend.to_numpy(probs)
     order = np.argsort(-probs)[:k]
     return [(names[i], float(probs[i])) for i in order]
+
+
+def confusion_matrix(labels, predictions, num_classes=None):
+    """counts[t, p] = how many images of true class t were predicted as p (NumPy arrays)."""
+    labels, predictions = np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)
+    if num_classes is None:
+        num_classes = int(max(labels.max(initial=-1), predictions.max(initial=-1))) + 1
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts

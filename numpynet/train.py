@@ -16,25 +16,23 @@ demo dataset in the same on-disk layout is used, and the run says so.
 import argparse
 import csv
 import json
-import os
 import signal
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 
-from . import backend, checkpoint, openblas, viz
+from . import backend, checkpoint, config, openblas, viz
 from .data import BatchLoader, DatasetError, open_imagenet
-from .data.layout import project_path
+from .data.layout import DEFAULT_DATA, project_path
+from .evaluate import evaluate
 from .layers import SoftmaxCrossEntropy
-from .metrics import ErrorMeter, softmax
+from .metrics import ErrorMeter
 from .models import INITS, PRESETS, alexnet
 from .optim import SGD
 from .schedule import LRSchedule
 
-DEFAULT_DATA = "data/imagenet"
 DEMO_DATA = "data/demo"
 METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
                   "val_top5_err", "lr", "seconds", "images_per_s"]
@@ -91,7 +89,7 @@ def parse_args(argv=None):
 
 def open_data(args):
     """The dataset at --data, or a generated demo set when the default location is empty."""
-    root = args.data or os.environ.get("NUMPYNET_DATA")
+    root = data_root(args)
     if root is None and not project_path(DEFAULT_DATA, "train").is_dir():
         root = make_demo(args)
     return open_imagenet(root, subset=args.subset, classes_file=args.classes,
@@ -99,6 +97,12 @@ def open_data(args):
                          size=args.image_size, cache_root=args.cache, seed=args.seed,
                          workers=args.workers, val_labels=args.val_labels,
                          progress=not args.no_progress)
+
+
+def data_root(args):
+    """--data, else $NUMPYNET_DATA (numpynet/config.py), else None: neither was given."""
+    given = config.get("NUMPYNET_DATA")
+    return args.data or (given if given != config.default("NUMPYNET_DATA") else None)
 
 
 def make_demo(args):
@@ -144,25 +148,6 @@ class StopRequest:
 
     def __exit__(self, *exc):
         signal.signal(signal.SIGINT, self.previous)
-
-
-def evaluate(net, loader, loss_fn=None, progress=False, desc="val"):
-    """Mean loss and top-1 / top-5 error of `net` over a loader (ten-crop batches averaged)."""
-    from tqdm import tqdm
-    meter = ErrorMeter()
-    loss_fn = loss_fn or SoftmaxCrossEntropy()
-    for x, y in tqdm(loader, desc=desc, leave=False, disable=not progress):
-        if x.ndim == 5:                                  # (10, B, 3, H, W): average the softmax
-            probs = sum(softmax(net.forward(backend.to_device(crop), train=False))
-                        for crop in x) / len(x)
-            loss = float(-np.log(np.maximum(backend.to_numpy(probs)[np.arange(len(y)), y],
-                                            1e-12)).mean())
-        else:
-            logits = net.forward(backend.to_device(x), train=False)
-            loss = loss_fn.forward(logits, backend.to_device(y))
-            probs = loss_fn.probs
-        meter.update(backend.to_numpy(probs), y, loss)
-    return meter
 
 
 def train(args, on_batch=None):

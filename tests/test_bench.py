@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
-from numpynet import bench
+from numpynet import costs
+from numpynet.bench import cli, runners
+from numpynet.bench.timing import Clock
+from numpynet.kernels import dispatch
 from numpynet.models import INPUT_SHAPE, alexnet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,15 +61,15 @@ def test_gpu_without_cupy_is_a_one_line_error():
 
 
 def test_flops_of_alexnet():
-    """The paper's network: conv1 does 105,415,200 multiply-adds per image (viz.py agrees);
+    """The paper's network: conv1 does 105,415,200 multiply-adds per image (costs.py);
     a training step does forward + 2x forward, less conv1's input gradient."""
     net = alexnet(1000)
-    flops = bench.network_flops(net, (1, *INPUT_SHAPE))
+    flops = costs.step_flops(net, INPUT_SHAPE, batch=1)
     assert flops["conv1"] == (2 * 105_415_200, 2 * 105_415_200)
     assert flops["conv2"][1] == 2 * flops["conv2"][0]
     forward = sum(f for f, _ in flops.values())
     assert 1.4e9 < forward < 1.5e9                     # ~724M multiply-adds per image
-    assert bench.network_flops(net, (1, *INPUT_SHAPE), train=False)["fc6"] == (2 * 9216 * 4096, 0)
+    assert costs.step_flops(net, INPUT_SHAPE, batch=1, train=False)["fc6"] == (2 * 9216 * 4096, 0)
 
 
 def test_startup_child_runs_a_training_step():
@@ -76,14 +79,27 @@ def test_startup_child_runs_a_training_step():
 
 
 def test_restart_environment_sets_the_thread_variables(monkeypatch):
-    args = bench.parse_args(["--threads", "3", "--blas-core", "keep"])
-    for name in bench.THREAD_VARIABLES:
+    args = cli.parse_args(["--threads", "3", "--blas-core", "keep"])
+    for name in cli.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    env = bench.restart_environment(args)
-    assert all(env[name] == "3" for name in bench.THREAD_VARIABLES)
+    env = cli.restart_environment(args)
+    assert all(env[name] == "3" for name in cli.THREAD_VARIABLES)
     assert "OPENBLAS_CORETYPE" not in env                # keep: the environment's kernels
     monkeypatch.setattr(os, "environ", {**os.environ, **env})
-    assert bench.restart_environment(args) is None      # already set: no restart
-    args = bench.parse_args(["--threads", "3", "--blas-core", "SkylakeX"])
-    assert bench.restart_environment(args) == {"OPENBLAS_CORETYPE": "SkylakeX",
-                                               **{name: "3" for name in bench.THREAD_VARIABLES}}
+    assert cli.restart_environment(args) is None      # already set: no restart
+    args = cli.parse_args(["--threads", "3", "--blas-core", "SkylakeX"])
+    assert cli.restart_environment(args) == {"OPENBLAS_CORETYPE": "SkylakeX",
+                                               **{name: "3" for name in cli.THREAD_VARIABLES}}
+
+
+def test_conv_kernels_are_timed_through_the_dispatch_hook():
+    """The im2col/col2im rows come from dispatch.instrument, not from patching layers.conv:
+    both layouts count in one row, other kernels run untimed, results pass through."""
+    times = {}
+    wide = dispatch.Kernel("im2col_wide", reference=lambda x, k: x * k)   # not registered
+    relu = dispatch.Kernel("relu_forward", reference=lambda x: max(x, 0))
+    with dispatch.instrument(runners.conv_kernel_timer(Clock("cpu"), times)):
+        assert wide(3, 2) == 6 and wide(1, 5) == 5
+        assert relu(-1) == 0
+    assert list(times) == [("im2col", "kernel")] and len(times["im2col", "kernel"]) == 2
+    assert wide(2, 2) == 4 and len(times["im2col", "kernel"]) == 2      # hook gone

@@ -116,16 +116,6 @@ class Sequential:
 
     def summary(self, input_shape):
         """A table of layers, output shapes and parameter counts for inputs of `input_shape`
-        (C, H, W), computed from the layers' own shape rules."""
-        shape, rows = (1, *input_shape), []
-        for layer in self.layers:
-            shape = layer.output_shape(shape)
-            n = sum(int(p.size) for p in layer.params.values())
-            rows.append((layer.name, repr(layer), str(shape[1:]), f"{n:,}" if n else ""))
-        wide = max(len(r[1]) for r in rows)
-        fmt = f"{{:<10}} {{:<{wide}}} {{:>15}} {{:>12}}"
-        rule = "-" * len(fmt.format("", "", "", ""))
-        lines = [fmt.format("layer", "type", "output shape", "params"), rule]
-        lines += [fmt.format(*r) for r in rows]
-        lines += [rule, fmt.format("total", "", "", f"{self.num_params():,}")]
-        return "\n".join(lines)
+        (C, H, W), computed from the layers' own shape rules (numpynet/costs.py)."""
+        from .. import costs          # costs sits above the layers: it knows Conv2D and Linear
+        return costs.format_summary(costs.layer_table(self, input_shape))

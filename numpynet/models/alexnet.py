@@ -36,20 +36,20 @@ Initialisations (`init=`), independent of the preset:
             not scaled to a layer's fan-in, so the signal shrinks layer by layer (by ~100x at
             fc6) and fc8 sees almost only the constant +1 biases.
     caffe   W ~ N(0, 0.01), but N(0, 0.005) for fc6 and fc7; biases 0.1 where the paper has 1,
-            0 elsewhere: what the BVLC Caffe replication switched to. It starts on full ImageNet
-            after a few thousand steps, but at smaller widths or on a CPU-sized run the loss can
-            stay at log(classes) for hundreds of steps (seen with width 0.25 on the demo set).
+            0 elsewhere: what the BVLC Caffe replication switched to. At smaller widths or on a
+            CPU-sized run the loss can stay at log(classes) for hundreds of steps
+            (docs/PERFORMANCE.md).
     he      (default) convolutions W ~ N(0, 2 / fan_in) (He et al. 2015), which keeps the
             activations' scale through every conv + ReLU; the fully-connected layers keep the
             paper's N(0, 0.01); biases 0. He's rule assumes unit-scale input, while the paper
             feeds 0-255 pixels minus the mean image (std about 64), so this init puts a fixed
             Scale(1/64) layer in front of conv1. Why not He for fc6-fc8 too: one SGD step moves
             fc8's logits by about lr * |h7|^2, h7 being fc7's 4096-wide output; under He that is
-            ~8000 * lr, and at lr 0.01 the first steps overshoot (loss 2.3 -> 4.5) and the ReLUs
-            die (back to chance for good). With 0.01, |h7|^2 is ~100 and steps are stable, while
-            the convolutions still get gradients of useful size (unlike the paper's and Caffe's
-            inits, where they shrink ~100x on the way down). The default because it starts
-            learning at once.
+            ~8000 * lr, and at lr 0.01 the first steps overshoot and the ReLUs die (back to
+            chance for good; docs/PERFORMANCE.md). With 0.01, |h7|^2 is ~100 and steps are
+            stable, while the convolutions still get gradients of useful size (unlike the
+            paper's and Caffe's inits, where they shrink ~100x on the way down). The default
+            because it starts learning at once.
 """
 
 import numpy as np

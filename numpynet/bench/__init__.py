@@ -1,0 +1,42 @@
+"""How fast is a training step of AlexNet, layer by layer, and against PyTorch on the same machine?
+
+    python -m numpynet.bench                         # batch 128, training step and inference
+    python -m numpynet.bench --compare torch         # the same network in PyTorch, same process
+    python -m numpynet.bench --batch 2 --repeats 1   # a quick look
+
+What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a random batch:
+
+- the training step: forward, softmax loss, backward and the SGD update (momentum 0.9, weight
+  decay 5e-4), and inference (forward with train=False; `--eval`: only that); median and
+  spread over `--repeats` steps after `--warmup` steps. The first step of the process is timed
+  on its own: it includes Numba's compilation (or loading the compiled kernels from its cache).
+  With `--compare torch` the two frameworks take their steps in turns, so that a busy spell of
+  a shared machine slows both; the CPU s column (process CPU time per step, all threads) is
+  less disturbed by other programs than the wall clock.
+- per layer: forward and backward time, share of the step, GFLOP/s; inside the convolutions,
+  the time spent in im2col/col2im (both layouts, see kernels/im2col.py).
+- achieved GFLOP/s against the machine's matrix-product peak, measured in the same run as a
+  4096 x 4096 float32 `A @ B`.
+- `--memory`: the peak resident memory of a training step, for each framework in a fresh
+  process (bench/children.py).
+- `--startup`: import + first training step in a fresh process, with an empty Numba cache
+  (cold) and again with the cache it left (warm).
+
+Threads: `--threads N` (default: all cores) is given to BLAS, Numba and PyTorch alike; the
+benchmark restarts itself once to set them (bench/cli.py says why). OpenBLAS's kernels are the
+environment's choice (OPENBLAS_CORETYPE, or OpenBLAS's own detection; the header says which
+ran); `--blas-core NAME` restarts with OPENBLAS_CORETYPE=NAME instead, e.g. SkylakeX for the
+AVX-512 kernels (numpynet/openblas.py says more). PyTorch does not use OpenBLAS: its kernels are
+its own choice.
+
+PyTorch is never needed by numpynet: it is imported only for `--compare torch` (skipped with a
+note when it is not installed), in bench/torch_runner.py.
+
+    bench/cli.py           flags, the restart with the thread settings, the order of the reports
+    bench/runners.py       numpynet's network and step; the instrumented step (per layer, im2col)
+    bench/torch_runner.py  the same network in PyTorch, with the same weights
+    bench/timing.py        the clock, the matrix-product peak, the measured steps
+    bench/report.py        the tables that are printed
+    bench/children.py      peak memory and start-up, each in a fresh process
+FLOPs come from numpynet/costs.py (2 per multiply-add; backward twice forward).
+"""

@@ -1,0 +1,97 @@
+"""numpynet's side of the benchmark: the network, a batch, one training step or inference,
+and the instrumented step that times every layer and the im2col/col2im kernels."""
+
+import contextlib
+
+import numpy as np
+
+from .. import backend, openblas
+from ..kernels import dispatch
+from ..layers import SoftmaxCrossEntropy
+from ..models import alexnet
+from ..optim import SGD
+
+# kernel name (numpynet.kernels.dispatch) -> the row it is counted in
+CONV_KERNELS = {"im2col": "im2col", "im2col_wide": "im2col",
+                "col2im": "col2im", "col2im_wide": "col2im"}
+
+
+def build_alexnet(args):
+    """The benchmark's network: the paper's AlexNet for 1000 classes (or its --small version)."""
+    size = {"width": 1 / 8, "input_size": 67} if args.small else {}
+    return alexnet(1000, groups=args.groups, preset=args.preset, seed=0, **size)
+
+
+def set_threads(threads):
+    """Numba's and OpenBLAS's thread counts for this process (both are also set by the
+    environment variables of the restart; this makes in-process use honour --threads too)."""
+    import numba
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    openblas.set_threads(threads)
+
+
+class NumpynetRunner:
+    """The network, a batch and an optimiser; `train_step()` and `infer()` do one of each."""
+
+    name = "numpynet"
+
+    def __init__(self, args):
+        self.net = build_alexnet(args)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((args.batch, *args.input_shape), dtype=np.float32)
+        labels = rng.integers(0, 1000, args.batch)
+        if args.device == "gpu":
+            backend.use("gpu")
+            self.net.to("gpu")
+        self.x, self.labels = backend.to_device(x, args.device), backend.to_device(labels,
+                                                                                  args.device)
+        self.loss = SoftmaxCrossEntropy()
+        self.opt = SGD(self.net, lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def train_step(self):
+        logits = self.net.forward(self.x, train=True)
+        self.loss.forward(logits, self.labels)
+        self.net.backward(self.loss.backward(), input_grad=False)
+        self.opt.step()
+
+    def infer(self):
+        return self.net.forward(self.x, train=False)
+
+    @contextlib.contextmanager
+    def layer_timers(self, clock, times):
+        """Time every layer's forward and backward (into times[(name, 'forward')] etc.), the
+        loss and the update, while the network runs its ordinary code path; and, through
+        numpynet.kernels.dispatch.instrument, im2col/col2im inside the convolutions."""
+        for layer in self.net.layers:
+            layer.forward = timed(clock, times, layer.forward, (layer.name, "forward"))
+            layer.backward = timed(clock, times, layer.backward, (layer.name, "backward"))
+        self.loss.forward = timed(clock, times, self.loss.forward, ("loss", "forward"))
+        self.loss.backward = timed(clock, times, self.loss.backward, ("loss", "backward"))
+        self.opt.step = timed(clock, times, self.opt.step, ("SGD update", "step"))
+        try:
+            with dispatch.instrument(conv_kernel_timer(clock, times)):
+                yield
+        finally:
+            for obj in (*self.net.layers, self.loss):
+                del obj.forward, obj.backward              # back to the class's methods
+            del self.opt.step
+
+
+def timed(clock, times, fn, key):
+    """fn, with the seconds of each call appended to times[key]."""
+    def wrapper(*args, **kwargs):
+        seconds, result = clock(lambda: fn(*args, **kwargs))
+        times.setdefault(key, []).append(seconds)
+        return result
+    return wrapper
+
+
+def conv_kernel_timer(clock, times):
+    """A dispatch.instrument wrapper: the im2col and col2im kernels (both layouts, see
+    kernels/im2col.py) timed into times[('im2col', 'kernel')] and times[('col2im', 'kernel')];
+    every other kernel runs untimed."""
+    def wrapper(name, fn, *args, **kwargs):
+        if name not in CONV_KERNELS:
+            return fn(*args, **kwargs)
+        return timed(clock, times, fn, (CONV_KERNELS[name], "kernel"))(*args, **kwargs)
+    return wrapper

@@ -58,7 +58,6 @@ import numpy as np
 from .. import backend
 from ..shapes import (conv_output_hw, padded_planes_shape, phase_planes_shape, size_of,
                       wide_length, wide_width)
-from ..shapes import conv_output_size  # noqa: F401  (viz.py, notebook 2 still import it here)
 from . import dispatch
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import backend, checkpoint
 from .data import BatchLoader, DatasetError
+from .data.source import open_data
 from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter, softmax
 
@@ -54,7 +55,6 @@ def evaluate(net, loader, loss_fn=None, progress=False, desc="val"):
 
 
 def run(args):
-    from .train import open_data      # train imports this module (for evaluate), so: here
     if args.device == "gpu":
         backend.use("gpu")
     net, meta, mean = checkpoint.model_from_checkpoint(args.checkpoint)

@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 
 
-from . import backend, checkpoint, config, openblas, viz
-from .data import BatchLoader, DatasetError, open_imagenet
-from .data.layout import DEFAULT_DATA, project_path
+from . import backend, checkpoint, openblas, viz
+from .data import BatchLoader, DatasetError
+from .data.source import DEFAULT_DATA, open_data
 from .evaluate import evaluate
 from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter
@@ -33,7 +33,6 @@ from .models import INITS, PRESETS, alexnet
 from .optim import SGD
 from .schedule import LRSchedule
 
-DEMO_DATA = "data/demo"
 METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
                   "val_top5_err", "lr", "seconds", "images_per_s"]
 
@@ -83,47 +82,6 @@ def parse_args(argv=None):
     o.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
-
-
-# --------------------------------------------------------------------------- data
-
-def open_data(args):
-    """The dataset at --data, or a generated demo set when the default location is empty."""
-    root = data_root(args)
-    if root is None and not project_path(DEFAULT_DATA, "train").is_dir():
-        root = make_demo(args)
-    return open_imagenet(root, subset=args.subset, classes_file=args.classes,
-                         per_class=args.per_class, val_per_class=args.val_per_class,
-                         size=args.image_size, cache_root=args.cache, seed=args.seed,
-                         workers=args.workers, val_labels=args.val_labels,
-                         progress=not args.no_progress)
-
-
-def data_root(args):
-    """--data, else $NUMPYNET_DATA (numpynet/config.py), else None: neither was given."""
-    given = config.get("NUMPYNET_DATA")
-    return args.data or (given if given != config.default("NUMPYNET_DATA") else None)
-
-
-def make_demo(args):
-    """Generate the demo set (or reuse one at least as large: --subset and --per-class cap it)."""
-    from .data.demo import generate_demo_dataset
-    root = project_path(DEMO_DATA)
-    need = dict(num_classes=args.subset or 10, train_per_class=args.per_class or 100,
-                val_per_class=args.val_per_class or 20)
-    banner = "=" * 78
-    print(f"{banner}\nNO IMAGENET FOUND at {DEFAULT_DATA} (and --data / $NUMPYNET_DATA unset).\n"
-          f"Training on a GENERATED DEMO DATASET instead: procedural shapes in {DEMO_DATA}, in "
-          f"the same\non-disk layout as ImageNet. This is not ImageNet.\n"
-          f"To train on ImageNet: --data /path/to/imagenet (with train/<wnid>/*.JPEG and val/),"
-          f"\nor export NUMPYNET_DATA=/path/to/imagenet.\n{banner}", flush=True)
-    try:
-        have = json.loads((root / "demo.json").read_text())["params"]
-        if all(have[k] >= n for k, n in need.items()):
-            return root
-    except (OSError, ValueError, KeyError):
-        pass
-    return generate_demo_dataset(root, **need, seed=0, progress=not args.no_progress)
 
 
 # --------------------------------------------------------------------------- the loop

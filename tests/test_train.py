@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from numpynet import checkpoint, evaluate, predict, train
-from numpynet.data import centre_batch, open_imagenet
+from numpynet.data import centre_batch, open_imagenet, source
 from numpynet.data.demo import generate_demo_dataset
 from numpynet.layers import SoftmaxCrossEntropy
 from numpynet.metrics import ErrorMeter, topk_correct, topk_error
@@ -123,8 +123,8 @@ def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
 
 def test_demo_dataset_is_used_when_no_imagenet_is_found(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("NUMPYNET_DATA", raising=False)
-    monkeypatch.setattr(train, "DEFAULT_DATA", str(tmp_path / "imagenet"))
-    monkeypatch.setattr(train, "DEMO_DATA", str(tmp_path / "demo"))
+    monkeypatch.setattr(source, "DEFAULT_DATA", str(tmp_path / "imagenet"))
+    monkeypatch.setattr(source, "DEMO_DATA", str(tmp_path / "demo"))
     args = train.parse_args(["--subset", "3", "--per-class", "8", "--val-per-class", "2",
                              "--epochs", "1", "--out", str(tmp_path / "run"),
                              "--cache", str(tmp_path / "cache"), *QUICK])

@@ -15,6 +15,7 @@ The pieces, one concept per module, each usable alone:
     loader.py    reproducible, resumable batches, prepared in a background thread
     demo.py      a generated stand-in dataset in ImageNet's layout (python -m numpynet.data.demo);
                  what one of its images shows: demo_images.py
+    source.py    the dataset a training run uses: --data, $NUMPYNET_DATA, or the demo set
 """
 
 from dataclasses import dataclass, field

@@ -40,8 +40,9 @@ def load_cupy():
     try:
         import cupy as cp
     except ImportError:
-        raise RuntimeError("the GPU backend needs CuPy: pip install 'numpynet[gpu]' "
-                           "(or the cupy-cudaXXx wheel that matches your CUDA)") from None
+        raise RuntimeError("the GPU backend needs CuPy: pip install 'numpynet[gpu-cuda13]' "
+                           "or 'numpynet[gpu-cuda12]', the one matching your CUDA major "
+                           "version (nvidia-smi shows it)") from None
     try:
         n = cp.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDA driver missing, no device, ...

@@ -51,8 +51,7 @@ def runs_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("notebook-runs")
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode(path, runs_folder, monkeypatch):
+def run_quick(path, runs_folder, monkeypatch):
     monkeypatch.setenv("NUMPYNET_QUICK", "1")           # inherited by the kernel
     monkeypatch.setenv("NUMPYNET_RUNS", str(runs_folder))
     nb = nbformat.read(path, as_version=4)
@@ -62,3 +61,14 @@ def test_notebook_runs_in_quick_mode(path, runs_folder, monkeypatch):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_quick_mode(path, runs_folder, monkeypatch):
+    run_quick(path, runs_folder, monkeypatch)
+
+
+def test_data_notebook_runs_without_the_sample_photos(runs_folder, monkeypatch, tmp_path):
+    """A fresh clone has no ../shared/data: notebook 3 falls back on its own images."""
+    monkeypatch.setenv("NUMPYNET_SHARED_DATA", str(tmp_path / "absent"))
+    run_quick(NOTEBOOKS_DIR / "03_data.ipynb", runs_folder, monkeypatch)

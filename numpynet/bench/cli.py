@@ -39,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--compare", choices=["torch", "none"], default="none",
                    help="also run the same network in PyTorch, in the same process")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
-                   help="cpu (NumPy) or gpu (CuPy; needs numpynet[gpu])")
+                   help="cpu (NumPy) or gpu (CuPy; needs numpynet[gpu-cuda12] or [gpu-cuda13])")
     p.add_argument("--preset", choices=PRESETS, default="paper",
                    help="AlexNet preset (models/alexnet.py; default paper)")
     p.add_argument("--groups", type=int, choices=[1, 2], default=2,

@@ -166,10 +166,10 @@ def test_overfits_a_hundred_images(hundred_images, seed):
     """The whole forward/backward/update chain works: 100 images, learned by heart.
 
     A sanity check that must hold on any CPU and BLAS, so it runs well inside the stable range:
-    with momentum 0.9 on this full batch the loss falls without a single rise at lr 0.003 and
-    0.005, and spikes (to 5-10, sometimes dying at chance) from about lr 0.007 on. There, which
+    with momentum 0.9 on this full batch the loss never rises at lr 0.003 and falls steadily at
+    0.005, but spikes (to 5-10, sometimes dying at chance) from about lr 0.007 on. There, which
     way a spike goes is decided by float32 rounding, which differs between BLAS kernels and
-    thread counts. At lr 0.003 every seed reaches 0.02 in 105-120 steps on AVX2 and AVX-512
+    thread counts. At lr 0.003 every seed reaches 0.02 in 105-117 steps on AVX2 and AVX-512
     kernels alike; the test allows 250.
     """
     x, y = hundred_images

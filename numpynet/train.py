@@ -11,11 +11,21 @@ Everything a run writes goes to --out (default runs/<date-time>):
 `--resume runs/<name>` continues exactly where it stopped (weights, momentum, lr schedule, epoch
 and batch, RNG states); Ctrl-C saves a checkpoint first. Without ImageNet at --data, a generated
 demo dataset in the same on-disk layout is used, and the run says so.
+
+`--time-budget MINUTES` stops training once that much wall time has passed since the run's first
+training step (validation between epochs counts; data decoding before it does not), checked after
+every batch; then it validates and writes the checkpoints and a metrics row as after an epoch. A
+partial epoch's row has a fractional epoch (2.5: half of epoch 3). The budget belongs to one
+invocation: `--resume RUN --time-budget 5` trains 5 more minutes, `--resume RUN` alone until
+--epochs. `--lr-schedule cosine` decays the lr to 0 over the budget (by time spent, so it restarts
+from --lr over a resumed run's new budget), or without one over all --epochs (by steps, so a
+resume continues it exactly).
 """
 
 import argparse
 import csv
 import json
+import math
 import signal
 import sys
 import time
@@ -31,6 +41,7 @@ from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter
 from .models import INITS, PRESETS, alexnet
 from .optim import SGD
+from .schedule import KINDS as LR_SCHEDULES
 from .schedule import LRSchedule
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
@@ -69,11 +80,17 @@ def parse_args(argv=None):
     t.add_argument("--lr", type=float, default=0.01)
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--lr-schedule", choices=("plateau", "step", "constant"), default="plateau",
-                   help="plateau: /10 when val error stops improving; step: /10 at --lr-steps")
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="plateau",
+                   help="plateau: /10 when val error stops improving; step: /10 at --lr-steps; "
+                        "cosine: to 0 at the end of --time-budget (restarting over a resumed "
+                        "run's new budget), else of --epochs")
     t.add_argument("--lr-patience", type=int, default=1,
                    help="plateau: epochs without improvement before dividing the lr")
     t.add_argument("--lr-steps", default="30,60,80", help="step: epochs at which to divide by 10")
+    t.add_argument("--time-budget", type=positive_minutes, metavar="MINUTES",
+                   help="stop after MINUTES of wall time from the first training step "
+                        "(checked per batch; --epochs still caps it); with --resume: MINUTES "
+                        "more (without it, a resumed run goes on to --epochs)")
     t.add_argument("--no-pca", action="store_true", help="turn off PCA colour augmentation")
     t.add_argument("--seed", type=int, default=0, help="same seed, same run")
     t.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
@@ -82,6 +99,17 @@ def parse_args(argv=None):
     o.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
+
+
+def positive_minutes(text):
+    """argparse type of --time-budget: a finite number of minutes > 0."""
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not (minutes > 0 and math.isfinite(minutes)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
+    return minutes
 
 
 # --------------------------------------------------------------------------- the loop
@@ -108,34 +136,65 @@ class StopRequest:
         signal.signal(signal.SIGINT, self.previous)
 
 
-def train(args, on_batch=None):
+class TimeBudget:
+    """--time-budget: wall time since the first training step of this invocation.
+
+    `clock()` returns seconds (time.monotonic; tests pass a fake one). Without a budget
+    (minutes None) it is never spent and has no fraction.
+    """
+
+    def __init__(self, minutes, clock=time.monotonic):
+        self.seconds = None if minutes is None else 60 * minutes
+        self.clock, self.started = clock, None
+
+    def start(self):
+        """Called before every step; the first call starts the clock."""
+        if self.started is None:
+            self.started = self.clock()
+
+    def fraction(self):
+        """Share of the budget spent, 0 before the first step (may pass 1)."""
+        if self.started is None:
+            return 0.0
+        return (self.clock() - self.started) / self.seconds
+
+    def spent(self):
+        return self.seconds is not None and self.fraction() >= 1
+
+
+def train(args, on_batch=None, clock=time.monotonic):
     """Run (or resume) training as `args` says; returns the run folder.
 
-    `on_batch(epoch, batch, loss)` is called after every step (tests use it to interrupt).
+    `on_batch(epoch, batch, loss)` is called after every step (tests use it to interrupt);
+    `clock()` gives the seconds that --time-budget counts (tests pass a fake one).
     """
     if args.device == "gpu":
         backend.use("gpu")
     args, resume = resolve_args(args)
-    run = Run(args)
+    run = Run(args, clock)
     if resume is not None:
         run.restore(resume)
     with StopRequest() as stop:
-        while run.epoch < args.epochs:
-            seconds = run.train_epoch(stop, on_batch)
-            run.finish_epoch(seconds)
+        while run.epoch < args.epochs and not run.budget.spent():
+            seconds, next_batch = run.train_epoch(stop, on_batch)
+            run.finish_epoch(seconds, next_batch)
+    if run.budget.spent():
+        print(f"time budget of {args.time_budget:g} min spent; train longer with: "
+              f"python -m numpynet.train --resume {run.out} --time-budget MINUTES")
     return run.out
 
 
 def resolve_args(args):
-    """With --resume, the saved run's settings (but --epochs, --device, --no-progress as given).
-    Returns (args, checkpoint path or None)."""
+    """With --resume, the saved run's settings (but --epochs, --device, --no-progress as given,
+    and --time-budget: a new budget, or none). Returns (args, checkpoint path or None)."""
     if not args.resume:
         if args.epochs is None:
             args.epochs = 90
         return args, None
     path = Path(args.resume) / "last.npz"
     _, meta = checkpoint.load(path)
-    saved = dict(meta["args"], no_progress=args.no_progress, device=args.device)
+    saved = dict(meta["args"], no_progress=args.no_progress, device=args.device,
+                 time_budget=args.time_budget)
     if args.epochs is not None:
         saved["epochs"] = args.epochs
     return argparse.Namespace(**{**saved, "resume": args.resume, "out": args.resume}), path
@@ -144,8 +203,9 @@ def resolve_args(args):
 class Run:
     """Everything one training run holds: data, network, optimiser, schedule, progress."""
 
-    def __init__(self, args):
+    def __init__(self, args, clock=time.monotonic):
         self.args = args
+        self.budget = TimeBudget(args.time_budget, clock)
         self.out = Path(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
         self.out.mkdir(parents=True, exist_ok=True)
         if args.crop >= args.image_size:
@@ -207,18 +267,30 @@ class Run:
         return TrainingDiverged(f"{where}: {error}\nthe last good checkpoint is "
                                 f"{self.out / 'last.npz'}")
 
+    def progress(self, b):
+        """The share t in [0, 1] of the run done before step `b` of this epoch, for the lr
+        schedule: of the time budget if there is one, else of all --epochs' steps."""
+        if self.budget.seconds is not None:
+            return self.budget.fraction()
+        n = len(self.train_loader)
+        return (self.epoch * n + b) / (self.args.epochs * n)
+
     def train_epoch(self, stop, on_batch=None):
-        """One epoch of SGD steps (from self.start_batch); returns its duration in seconds."""
+        """One epoch of SGD steps from self.start_batch, or fewer if the time budget runs out.
+        Returns (seconds it took, index of the next batch: len(train_loader) when whole)."""
         from tqdm import tqdm
         args, net, loss_fn, meter = self.args, self.net, self.loss_fn, self.meter
         self.opt.lr = self.schedule.lr
         if self.start_batch == 0:
             meter.reset()
         t0, first = time.time(), self.start_batch
+        next_batch = first
         bar = tqdm(total=len(self.train_loader), initial=first, disable=args.no_progress,
                    desc=f"epoch {self.epoch + 1}/{args.epochs}", unit="batch", dynamic_ncols=True)
         with bar:
             for b, (x, y) in enumerate(self.train_loader.epoch(self.epoch, first), start=first):
+                self.budget.start()
+                self.opt.lr = self.schedule.at(self.progress(b))
                 logits = net.forward(backend.to_device(x), train=True)
                 try:
                     loss = loss_fn.forward(logits, backend.to_device(y))
@@ -239,18 +311,25 @@ class Run:
                     print(f"saved {self.out / 'last.npz'}; continue with: "
                           f"python -m numpynet.train --resume {self.out}")
                     raise KeyboardInterrupt
-        return time.time() - t0
+                next_batch = b + 1
+                if self.budget.spent():
+                    break
+        return time.time() - t0, next_batch
 
-    def finish_epoch(self, seconds):
-        """Validate, step the lr schedule, write checkpoints, metrics and plots."""
-        args = self.args
+    def finish_epoch(self, seconds, next_batch):
+        """Validate, step the lr schedule, write checkpoints, metrics and plots. An epoch cut
+        short by the time budget (next_batch < batches per epoch) gets a fractional epoch in its
+        row and leaves the schedule as it is; its checkpoints resume at next_batch."""
+        args, batches = self.args, len(self.train_loader)
+        whole = next_batch == batches
         try:
             val = (evaluate(self.net, self.val_loader, self.loss_fn, not args.no_progress)
                    if self.val_loader else None)
         except ValueError as e:
             raise self.diverged(f"validation after epoch {self.epoch + 1}", e) from None
-        steps = len(self.train_loader) - self.start_batch
-        row = dict(epoch=self.epoch + 1, train_loss=self.meter.loss(),
+        steps = next_batch - self.start_batch
+        epoch = self.epoch + 1 if whole else self.epoch + next_batch / batches   # 2.5: half of 3
+        row = dict(epoch=epoch, train_loss=self.meter.loss(),
                    train_top1_err=self.meter.error(1), val_loss=val.loss() if val else "",
                    val_top1_err=val.error(1) if val else "",
                    val_top5_err=val.error(5) if val else "", lr=self.opt.lr, seconds=seconds,
@@ -258,19 +337,22 @@ class Run:
         is_best = val is not None and val.error(1) < self.best_error
         if is_best:
             self.best_error = val.error(1)
-        self.schedule.end_of_epoch(self.epoch, val.error(1) if val else None)
-        self.epoch, self.start_batch = self.epoch + 1, 0
-        self.save("last.npz")
+        note = "" if whole else f" (partial: time budget spent after batch {next_batch}/{batches})"
+        if whole:
+            self.schedule.end_of_epoch(self.epoch, val.error(1) if val else None)
+            self.epoch, next_batch = self.epoch + 1, 0
+        self.start_batch = next_batch
+        self.save("last.npz", next_batch)
         if is_best:
-            self.save("best.npz")
-        write_epoch(self.out, row, self.net)
+            self.save("best.npz", next_batch)
+        write_epoch(self.out, row, self.net, note)
 
 
 class TrainingDiverged(RuntimeError):
     pass
 
 
-def write_epoch(out, row, net):
+def write_epoch(out, row, net, note=""):
     """Append the epoch's row to metrics.csv, print it, refresh curves.png and filters.png."""
     path = out / "metrics.csv"
     new = not path.exists()
@@ -281,7 +363,7 @@ def write_epoch(out, row, net):
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     val = (f"val loss {row['val_loss']:.3f}, top-1 err {100 * row['val_top1_err']:.1f}%, "
            f"top-5 err {100 * row['val_top5_err']:.1f}%" if row["val_loss"] != "" else "no val")
-    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.3f}, top-1 err "
+    print(f"epoch {row['epoch']:g}{note}: train loss {row['train_loss']:.3f}, top-1 err "
           f"{100 * row['train_top1_err']:.1f}%; {val}; lr {row['lr']:g}; {row['seconds']:.0f}s "
           f"({row['images_per_s']:.1f} img/s)", flush=True)
     viz.save(viz.plot_curves(path, title=str(out)), out / "curves.png")

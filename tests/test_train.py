@@ -37,17 +37,19 @@ def run_args(dataset, tmp_path, *extra):
     return ["--data", str(dataset), "--cache", str(tmp_path / "cache"), *QUICK, *extra]
 
 
-def losses_of(args, interrupt_at=None):
-    """Train with `args`, recording every step's loss; optionally Ctrl-C at step `interrupt_at`."""
-    losses = []
+def losses_of(args, interrupt_at=None, seconds_per_step=15):
+    """Train with `args`, recording every step's loss; optionally Ctrl-C at step `interrupt_at`.
+    --time-budget counts on a fake clock that every step moves on by `seconds_per_step`."""
+    losses, now = [], [0.0]
 
     def on_batch(epoch, b, loss):
         losses.append(loss)
+        now[0] += seconds_per_step
         if interrupt_at is not None and len(losses) == interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)       # handled: finish the step, save, stop
 
     try:
-        train.train(train.parse_args(args), on_batch=on_batch)
+        train.train(train.parse_args(args), on_batch=on_batch, clock=lambda: now[0])
     except KeyboardInterrupt:
         pass
     return losses
@@ -240,3 +242,71 @@ def test_best_checkpoint_is_the_lowest_validation_error(dataset, tmp_path):
     _, meta = checkpoint.load(out / "best.npz")
     assert meta["state"]["epoch"] == 1 + errors.index(min(errors))
     assert meta["state"]["best_error"] == pytest.approx(min(errors))
+
+
+def rows_of(run):
+    return list(csv.DictReader(open(run / "metrics.csv")))
+
+
+def test_time_budget_stops_mid_epoch_and_resumes_with_a_new_budget(dataset, tmp_path, capsys):
+    """A budget of 45 s on a clock at 15 s per step: 3 of the epoch's 4 steps, then validation,
+    checkpoints and a row for epoch 0.75. --resume with 1.5 min more trains 6 more steps and
+    stops in epoch 3; --resume without a budget runs to --epochs. The losses are exactly those
+    of a run without any stop."""
+    full = losses_of(run_args(dataset, tmp_path, "--epochs", "3", "--out", str(tmp_path / "a")))
+    assert len(full) == 12                                # 3 epochs x 4 batches
+    out = tmp_path / "b"
+    first = losses_of(run_args(dataset, tmp_path, "--epochs", "3", "--time-budget", "0.75",
+                               "--out", str(out)))
+    assert len(first) == 3
+    assert "epoch 0.75 (partial: time budget spent after batch 3/4)" in capsys.readouterr().out
+    for name in ("last.npz", "best.npz", "curves.png", "metrics.csv"):
+        assert (out / name).is_file(), name
+    assert [r["epoch"] for r in rows_of(out)] == ["0.75"]
+    _, meta = checkpoint.load(out / "last.npz")
+    assert (meta["state"]["epoch"], meta["state"]["next_batch"]) == (0, 3)
+    more = losses_of(["--resume", str(out), "--time-budget", "1.5", "--no-progress"])
+    assert len(more) == 6                                 # 1 + 4 + 1 steps
+    _, meta = checkpoint.load(out / "last.npz")
+    assert (meta["state"]["epoch"], meta["state"]["next_batch"]) == (2, 1)
+    assert meta["args"]["time_budget"] == 1.5
+    rest = losses_of(["--resume", str(out), "--no-progress"])
+    assert len(rest) == 3 and first + more + rest == full
+    rows_a, rows_b = rows_of(tmp_path / "a"), rows_of(out)
+    assert [r["epoch"] for r in rows_b] == ["0.75", "1", "2", "2.25", "3"]
+    whole = [r for r in rows_b if "." not in r["epoch"]]
+    for ra, rb in zip(rows_a, whole, strict=True):
+        assert ra["train_loss"] == rb["train_loss"] and ra["val_top1_err"] == rb["val_top1_err"]
+
+
+def test_cosine_schedule_follows_the_budget_and_restarts_on_resume(dataset, tmp_path):
+    """Steps at t = 0, 1/3, 2/3 of a 45 s budget: the last one's lr is 0.01 * 0.5 * (1 + cos(2
+    pi / 3)) = 0.0025. A resume with a new budget starts again from --lr."""
+    out = tmp_path / "run"
+    losses_of(run_args(dataset, tmp_path, "--lr-schedule", "cosine", "--time-budget", "0.75",
+                       "--out", str(out)))
+    losses_of(["--resume", str(out), "--time-budget", "0.75", "--no-progress"])
+    rows = rows_of(out)
+    assert [r["epoch"] for r in rows] == ["0.75", "1", "1.5"]
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.0025, 0.01, 0.0025])
+
+
+def test_cosine_schedule_over_epochs_resumes_exactly(dataset, tmp_path):
+    """Without a budget, cosine decays by steps over all --epochs: a resume continues it exactly,
+    and the last step of epoch 2 (step 7 of 8) runs at 0.01 * 0.5 * (1 + cos(7 pi / 8))."""
+    args = run_args(dataset, tmp_path, "--epochs", "2", "--lr-schedule", "cosine")
+    full = losses_of(args + ["--out", str(tmp_path / "a")])
+    first = losses_of(args + ["--out", str(tmp_path / "b")], interrupt_at=5)
+    rest = losses_of(["--resume", str(tmp_path / "b"), "--no-progress"])
+    assert first + rest == full
+    lrs = [float(r["lr"]) for r in rows_of(tmp_path / "b")]
+    assert lrs == pytest.approx([0.01 * 0.5 * (1 + np.cos(np.pi * t)) for t in (3 / 8, 7 / 8)],
+                                rel=1e-5)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon"])
+def test_time_budget_must_be_a_positive_number_of_minutes(value, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(["--time-budget", value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--time-budget" in err and "minutes" in err

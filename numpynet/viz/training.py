@@ -42,7 +42,8 @@ def plot_curves(metrics, title=None):
             if col in m and np.isfinite(m[col]).any():
                 ax_err.plot(epoch, 100 * m[col], style,
                             label=f"val top-{col[len('val_top')]}")
-        drops = epoch[1:][np.diff(m["lr"]) < 0]
+        # a step drop (lr / 10), not the small per-epoch decrements of a cosine schedule
+        drops = epoch[1:][m["lr"][1:] <= m["lr"][:-1] / 2]
         for ax in (ax_loss, ax_err):
             for e in drops:
                 ax.axvline(e - 0.5, color="grey", ls=":", lw=1)

@@ -52,6 +52,48 @@ def test_whole_alexnet_fast_equals_reference(rng):
         _assert_close(w, w_ref, f"{layer.name}.{name} after the SGD step", rtol=1e-5)
 
 
+def test_whole_batchnorm_alexnet_fast_equals_reference(rng):
+    """The batchnorm preset (BatchNorm2D's fused kernels), a training step and inference."""
+    x = rng.standard_normal((2, *INPUT_SHAPE), dtype=np.float32) * 64
+    labels = np.array([3, 7])
+    fast_net, ref_net = (alexnet(10, preset="batchnorm", seed=0) for _ in range(2))
+    fast_loss, fast_grads = _train_step(fast_net, x, labels)
+    fast_logits = fast_net.forward(x, train=False)
+    with dispatch.using("reference"):
+        ref_loss, ref_grads = _train_step(ref_net, x, labels)
+        ref_logits = ref_net.forward(x, train=False)
+    assert fast_loss == pytest.approx(ref_loss, rel=1e-5)
+    _assert_close(fast_logits, ref_logits, "logits (running statistics)")
+    for key, g in ref_grads.items():
+        if key.startswith("conv") and key.endswith(".b"):   # a bias before BatchNorm: 0 in
+            continue                                        # exact arithmetic, float32 noise
+        assert fast_grads[key].dtype == np.float32
+        _assert_close(fast_grads[key], g, key)
+    for layer, ref_layer in zip(fast_net.layers, ref_net.layers):
+        for name, value in layer.buffers.items():
+            _assert_close(value, ref_layer.buffers[name], f"{layer.name}.{name}", rtol=1e-5)
+
+
+@pytest.mark.parametrize("train,global_stats", [(True, False), (True, True), (False, False)])
+def test_batchnorm_fast_equals_reference(train, global_stats, rng):
+    """BatchNorm2D on both kernel kinds: the batch's statistics, the running ones while
+    training (use_global_stats) and in evaluation; float32, with the running averages."""
+    x = (rng.standard_normal((4, 5, 6, 7)) * 3 + 2).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for kind in ("fast", "reference"):
+        layer = nn.BatchNorm2D(5, use_global_stats=global_stats)
+        layer.params["gamma"][:] = np.linspace(0.5, 2, 5)
+        layer.buffers["running_var"][:] = np.linspace(1, 3, 5)
+        with dispatch.using(kind):
+            y = layer.forward(x, train=train)
+            dx = layer.backward(g) if train else y
+        results.append((y, dx, *layer.grads.values(), *layer.buffers.values()))
+        assert y.dtype == dx.dtype == np.float32
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("case", [(5, 4, 9, 8, 6, 3, 2, 1, 2), (3, 3, 11, 11, 4, 5, 4, 2, 1)])
 def test_conv_chunks_do_not_change_the_result(case, kernels, rng, monkeypatch):
     N, C, H, W, F, k, s, p, g = case

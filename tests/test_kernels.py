@@ -1,10 +1,12 @@
 """The Numba kernels compute exactly what their NumPy reference twins compute, and both what
 the loop definitions (numpynet/kernels/naive.py) compute."""
 
+import numba
 import numpy as np
 import pytest
 
 import numpynet as nn
+from numpynet.kernels import batchnorm as BN
 from numpynet.kernels import dispatch
 from numpynet.kernels import im2col as K
 from numpynet.kernels import lrn as L
@@ -460,3 +462,121 @@ def test_sgd_numba_takes_the_reference_lines_for_strided_parameters(rng):
     S.sgd_update_reference(w2, v2, g, 0.01, 0.9, 5e-4)
     np.testing.assert_array_equal(w, w2)
     np.testing.assert_array_equal(v, v2)
+
+
+# --------------------------------------------------------------------------- BatchNorm
+
+BN_CASES = [(3, 4, 5, 6), (1, 2, 1, 1), (2, 3, 7, 1)]       # (N, C, H, W): M = 90, 1, 14
+
+
+def _bn_inputs(shape, dtype, rng):
+    """x with a mean far from 0 (3 + 2 * noise), gamma, beta and a gradient g."""
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 2 + 3).astype(dtype)
+    gamma, beta = (rng.standard_normal(C).astype(dtype) for _ in range(2))
+    return x, gamma, beta, rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", BN_CASES)
+@pytest.mark.parametrize("impl", ["reference", "numba"])
+def test_batchnorm_loops_reference_numba_agree(shape, dtype, impl, rng):
+    """Forward with the batch's statistics and with given ones; backward with both."""
+    forward, normalise, backward = (getattr(getattr(BN, name), impl) for name in
+                                    ("batchnorm_forward", "batchnorm_normalise",
+                                     "batchnorm_backward"))
+    x, gamma, beta, g = _bn_inputs(shape, dtype, rng)
+    y, mean, var = naive.batchnorm_forward(x, gamma, beta, 1e-5)
+    for got, expected in zip(forward(x, gamma, beta, 1e-5), (y, mean, var)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, **_tol(dtype))
+    running_mean, running_var = mean + 0.5, var * 2 + 0.1       # statistics not x's own
+    np.testing.assert_allclose(normalise(x, running_mean, running_var, gamma, beta, 1e-5),
+                               naive.batchnorm_normalise(x, running_mean, running_var, gamma,
+                                                         beta, 1e-5), **_tol(dtype))
+    for stats, batch_stats in (((mean, var), True), ((running_mean, running_var), False)):
+        expected = naive.batchnorm_backward(g, x, *stats, gamma, 1e-5, batch_stats)
+        for got, want in zip(backward(g, x, *stats, gamma, 1e-5, batch_stats), expected):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, want, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batchnorm_numba_equals_reference(dtype, rng):
+    """A larger batch; the normalisation with given statistics does the reference's float
+    operations in the reference's order: the same bits."""
+    x, gamma, beta, g = _bn_inputs((4, 6, 9, 11), dtype, rng)
+    ref = BN.batchnorm_forward_reference(x, gamma, beta, 1e-5)
+    fast = BN.batchnorm_forward_numba(x, gamma, beta, 1e-5)
+    for a, b in zip(fast, ref):
+        np.testing.assert_allclose(a, b, **_tol(dtype))
+    mean, var = ref[1], ref[2]
+    np.testing.assert_array_equal(BN.batchnorm_normalise_numba(x, mean, var, gamma, beta, 1e-5),
+                                  BN.batchnorm_normalise_reference(x, mean, var, gamma, beta,
+                                                                   1e-5))
+    for batch_stats in (True, False):
+        ref = BN.batchnorm_backward_reference(g, x, mean, var, gamma, 1e-5, batch_stats)
+        fast = BN.batchnorm_backward_numba(g, x, mean, var, gamma, 1e-5, batch_stats)
+        for a, b in zip(fast, ref):
+            np.testing.assert_allclose(a, b, **_tol(dtype))
+
+
+def test_batchnorm_numba_statistics_are_accurate_in_float32(rng):
+    """Sums accumulated in float64, of x shifted by one of its values: a mean of 1000 with a
+    spread of 0.01 (sum(x^2) / M - mean^2 in float32 would give noise) still gives the variance
+    to float32 rounding, and so does 10^6 values per channel."""
+    x = (1000 + 0.01 * rng.standard_normal((4, 2, 8, 8))).astype(np.float32)
+    exact = x.astype(np.float64).var(axis=(0, 2, 3))
+    _, mean, var = BN.batchnorm_forward_numba(x, np.ones(2, np.float32), np.zeros(2, np.float32),
+                                              1e-5)
+    np.testing.assert_allclose(var, exact, rtol=1e-5)
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2, 3)), rtol=1e-7)
+    big = rng.random((16, 1, 250, 250), dtype=np.float32)
+    _, mean, var = BN.batchnorm_forward_numba(big, np.ones(1, np.float32),
+                                              np.zeros(1, np.float32), 1e-5)
+    np.testing.assert_allclose(mean, big.astype(np.float64).mean(), rtol=1e-7)
+    np.testing.assert_allclose(var, big.astype(np.float64).var(), rtol=1e-6)
+
+
+def test_batchnorm_kernels_write_into_out(rng):
+    x, gamma, beta, g = _bn_inputs((2, 3, 4, 5), np.float32, rng)
+    y, mean, var = BN.batchnorm_forward_reference(x, gamma, beta, 1e-5)
+    for impl in ("reference", "numba"):
+        out = np.full_like(x, np.nan)
+        assert getattr(BN.batchnorm_forward, impl)(x, gamma, beta, 1e-5, out=out)[0] is out
+        np.testing.assert_allclose(out, y, **_tol(np.float32))
+        out = np.full_like(x, np.nan)
+        assert getattr(BN.batchnorm_normalise, impl)(x, mean, var, gamma, beta, 1e-5,
+                                                     out=out) is out
+        out = np.full_like(x, np.nan)
+        assert getattr(BN.batchnorm_backward, impl)(g, x, mean, var, gamma, 1e-5, True,
+                                                    out=out)[0] is out
+        assert not np.isnan(out).any()
+
+
+def test_batchnorm_loops_hand_example():
+    """One channel, x = 1, 2, 3, 4: mean 2.5, var 1.25; y = (x - 2.5) / sqrt(1.25) (eps 0)."""
+    x = np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 2, 2)
+    y, mean, var = naive.batchnorm_forward(x, np.ones(1), np.zeros(1), 0.0)
+    assert mean[0] == 2.5 and var[0] == 1.25
+    np.testing.assert_allclose(y.ravel(), np.array([-1.5, -0.5, 0.5, 1.5]) / np.sqrt(1.25))
+    dx, dgamma, dbeta = naive.batchnorm_backward(np.ones_like(x), x, mean, var, np.ones(1), 0.0,
+                                                 True)
+    np.testing.assert_allclose(dx, 0, atol=1e-15)        # a constant g only shifts y: no gradient
+    assert dbeta[0] == 4 and abs(dgamma[0]) < 1e-15
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 or more Numba threads")
+def test_batchnorm_numba_thread_count_changes_no_bit(rng):
+    """One thread per channel, sums in a fixed order: the same bits on 1 thread as on all."""
+    x, gamma, beta, g = _bn_inputs((3, 7, 9, 9), np.float32, rng)
+
+    def run(threads):
+        numba.set_num_threads(threads)
+        try:
+            y, mean, var = BN.batchnorm_forward_numba(x, gamma, beta, 1e-5)
+            return (y, mean, var, *BN.batchnorm_backward_numba(g, x, mean, var, gamma, 1e-5, True))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for a, b in zip(run(1), run(numba.config.NUMBA_NUM_THREADS)):
+        np.testing.assert_array_equal(a, b)

@@ -289,9 +289,10 @@ def test_flatten_gradients_and_shape(rng):
 # --------------------------------------------------------------------------- BatchNorm2D
 
 @pytest.mark.parametrize("batch_stats", [True, False])
-def test_batchnorm_gradients(batch_stats, rng):
+def test_batchnorm_gradients(batch_stats, kernels, rng):
     """With the batch's statistics, and with the running ones (the evaluation-mode function,
-    trained through as Caffe's use_global_stats does: train=False keeps nothing for backward)."""
+    trained through as Caffe's use_global_stats does: train=False keeps nothing for backward);
+    with the Numba kernels and with the NumPy references."""
     layer = as_float64(nn.BatchNorm2D(3, use_global_stats=not batch_stats))
     layer.params["gamma"] = rng.standard_normal(3)
     layer.params["beta"] = rng.standard_normal(3)

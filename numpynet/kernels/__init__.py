@@ -7,6 +7,7 @@
 - `lrn`: local response normalisation forward and backward
 - `relu`: ReLU forward and backward into given arrays
 - `sgd`: the SGD-with-momentum update in one pass
+- `batchnorm`: BatchNorm statistics, normalisation and backward, per channel
 - `dispatch`: the one place that picks reference / Numba / GPU for every call
 
 Each kernel module declares its kernels with `dispatch.kernel(name, reference, numba)`; the

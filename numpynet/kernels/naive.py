@@ -245,6 +245,60 @@ def lrn_backward_from_input(dout, a, size, alpha, beta, k):
     return lrn_backward(dout, a, b, d, size, alpha, beta)
 
 
+# --------------------------------------------------------------------------- BatchNorm
+
+def _channel_values(x, c):
+    """The M = N*H*W values of channel c, in the order (n, h, w)."""
+    N, _, H, W = x.shape
+    return [x[n, c, h, w] for n in range(N) for h in range(H) for w in range(W)]
+
+
+def batchnorm_normalise(x, mean, var, gamma, beta, eps):
+    """y[n, c, h, w] = gamma[c] * (x[n, c, h, w] - mean[c]) / sqrt(var[c] + eps) + beta[c]"""
+    y = np.zeros_like(x)
+    for n, c, h, w in np.ndindex(x.shape):
+        xhat = (x[n, c, h, w] - mean[c]) / np.sqrt(var[c] + eps)
+        y[n, c, h, w] = gamma[c] * xhat + beta[c]
+    return y
+
+
+def batchnorm_forward(x, gamma, beta, eps):
+    """Per channel c: mean = sum(x) / M, var = sum((x - mean)^2) / M; y normalised by them.
+    -> (y, mean, var)"""
+    C = x.shape[1]
+    mean, var = np.zeros(C, dtype=x.dtype), np.zeros(C, dtype=x.dtype)
+    for c in range(C):
+        values = _channel_values(x, c)
+        mean[c] = sum(values) / len(values)
+        var[c] = sum((v - mean[c]) ** 2 for v in values) / len(values)
+    return batchnorm_normalise(x, mean, var, gamma, beta, eps), mean, var
+
+
+def batchnorm_backward(dout, x, mean, var, gamma, eps, batch_stats):
+    """-> (dx, dgamma, dbeta), with xhat = (x - mean) / sqrt(var + eps), g = dL/dy and
+    sums over the M values of a channel:
+
+        dbeta = sum g,   dgamma = sum g * xhat,   dx = gamma / sqrt(var + eps) * g
+        and with the batch's statistics (mean and var depend on x) also the terms through them:
+        dx -= gamma / sqrt(var + eps) * (sum g + xhat * sum(g * xhat)) / M
+    """
+    N, C, H, W = x.shape
+    M = N * H * W
+    dx = np.zeros_like(dout)
+    dgamma, dbeta = np.zeros(C, dtype=dout.dtype), np.zeros(C, dtype=dout.dtype)
+    for c in range(C):
+        std = np.sqrt(var[c] + eps)
+        for n, h, w in np.ndindex(N, H, W):
+            dbeta[c] += dout[n, c, h, w]
+            dgamma[c] += dout[n, c, h, w] * (x[n, c, h, w] - mean[c]) / std
+        for n, h, w in np.ndindex(N, H, W):
+            xhat = (x[n, c, h, w] - mean[c]) / std
+            dx[n, c, h, w] = gamma[c] / std * dout[n, c, h, w]
+            if batch_stats:
+                dx[n, c, h, w] -= gamma[c] / std * (dbeta[c] + xhat * dgamma[c]) / M
+    return dx, dgamma, dbeta
+
+
 # --------------------------------------------------------------------------- ReLU, SGD
 
 def relu_forward(x):

@@ -3,6 +3,8 @@
 import numpy as np
 
 from .. import backend
+from ..kernels.batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_normalise
+from ..memory import POOL
 from .base import Layer
 
 
@@ -25,11 +27,15 @@ class BatchNorm2D(Layer):
                 (batch statistics: mu and var depend on x)
         dL/dx = gamma / sqrt(var + eps) * g        (global statistics: constants)
 
+    The arithmetic is in numpynet/kernels/batchnorm.py (a NumPy reference and a fused Numba
+    kernel: statistics and normalisation in one parallel loop over channels). The layer keeps
+    its input x and the statistics for backward, which recomputes xhat from them.
+
     Not in the 2012 paper: it is used by the `batchnorm` AlexNet preset, which puts BatchNorm
     after each convolution instead of LRN, as a common Keras rewrite of AlexNet does.
     """
 
-    cache = None                   # (xhat, 1/sqrt(var + eps), batch stats?), kept for backward
+    cache = None                   # (x, mean, var, batch stats?), kept for backward
 
     def __init__(self, channels, momentum=0.1, eps=1e-5, name=None, use_global_stats=False):
         super().__init__(name)
@@ -48,36 +54,34 @@ class BatchNorm2D(Layer):
         if x.shape[1] != self.channels:
             raise self._error(f"expected {self.channels} channels, got input of shape {x.shape}")
         xp = backend.get_array_module(x)
-        shape = (1, self.channels, 1, 1)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        out = POOL.empty(x.shape, xp.result_type(x.dtype, gamma.dtype), xp)
         batch_stats = train and not self.use_global_stats
         if batch_stats:
-            M = x.shape[0] * x.shape[2] * x.shape[3]
-            mu = x.mean(axis=(0, 2, 3))
-            var = x.var(axis=(0, 2, 3))
-            m = self.momentum
-            for name, batch in (("running_mean", mu), ("running_var", var * M / max(M - 1, 1))):
-                running = self.buffers[name]
-                running *= 1 - m
-                running += m * batch.astype(running.dtype)
+            y, mean, var = batchnorm_forward(x, gamma, beta, self.eps, out=out)
+            self._update_running_averages(mean, var, x.shape[0] * x.shape[2] * x.shape[3])
         else:
-            mu, var = self.buffers["running_mean"], self.buffers["running_var"]
-        inv_std = 1.0 / xp.sqrt(var + self.eps)
-        xhat = (x - mu.reshape(shape)) * inv_std.reshape(shape)
-        self.cache = (xhat, inv_std, batch_stats) if train else None
-        return self.params["gamma"].reshape(shape) * xhat + self.params["beta"].reshape(shape)
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            y = batchnorm_normalise(x, mean, var, gamma, beta, self.eps, out=out)
+        self.cache = (x, mean, var, batch_stats) if train else None
+        return y
+
+    def _update_running_averages(self, mean, var, M):
+        """running = (1 - momentum) * running + momentum * batch (the unbiased variance)."""
+        m = self.momentum
+        for name, batch in (("running_mean", mean), ("running_var", var * M / max(M - 1, 1))):
+            running = self.buffers[name]
+            running *= 1 - m
+            running += m * batch.astype(running.dtype)
 
     def backward(self, dout):
         if self.cache is None:
             raise self._error("backward needs a forward(x, train=True) first")
-        xhat, inv_std, batch_stats = self.cache
+        x, mean, var, batch_stats = self.cache
         self.cache = None
-        shape = (1, self.channels, 1, 1)
+        xp = backend.get_array_module(dout)
         gamma = self.params["gamma"]
-        sum_g = dout.sum(axis=(0, 2, 3))
-        sum_gx = (dout * xhat).sum(axis=(0, 2, 3))
-        self.grads["beta"], self.grads["gamma"] = sum_g, sum_gx
-        scale = (gamma * inv_std).reshape(shape)
-        if not batch_stats:                 # running statistics are constants
-            return dout * scale
-        M = dout.shape[0] * dout.shape[2] * dout.shape[3]
-        return scale / M * (M * dout - sum_g.reshape(shape) - xhat * sum_gx.reshape(shape))
+        out = POOL.empty(dout.shape, xp.result_type(dout.dtype, gamma.dtype), xp)
+        dx, self.grads["gamma"], self.grads["beta"] = batchnorm_backward(
+            dout, x, mean, var, gamma, self.eps, batch_stats, out=out)
+        return dx

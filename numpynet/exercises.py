@@ -94,6 +94,7 @@ def yours_or(yours, solution):
 def _difference(got, want, rtol, atol):
     """None when `got` matches `want`, else one line saying how they differ."""
     if isinstance(want, (tuple, list)) and not np.isscalar(want) and _is_nested(want):
+        got = list(got) if isinstance(got, np.ndarray) else got
         if not isinstance(got, (tuple, list)) or len(got) != len(want):
             return f"expected {len(want)} results, got {_show(got)}"
         for i, (g, w) in enumerate(zip(got, want)):

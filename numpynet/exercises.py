@@ -1,15 +1,19 @@
 """Checks for the notebooks' exercises: an answer against numpynet, a hand value or a numerical
 gradient, with a clear RIGHT or WRONG and what was expected, never a traceback.
 
-    from numpynet.exercises import check, check_backward, check_function, yours_or
+    from numpynet.exercises import check, check_backward, check_function, check_layer, yours_or
 
-    check("pool1 at crop 99", guess, 11)                    # a value: number, tuple, array
-    check_function("conv forward", conv_forward_loops,      # a function you wrote, against a
-                   naive.conv_forward, cases)               # reference, on argument tuples
-    check_backward("ReLU backward", relu_backward, relu_forward, cases)   # against finite
-                                                            # differences of the forward pass
-    relu_backward = yours_or(relu_backward, solution)       # yours, or the folded solution
-                                                            # while yours still returns None
+    check("pool1 at crop 99", guess, 11)             # a value (number, tuple, array); a guess
+                                                     # still None gets NO ANSWER and the value
+    check_function("conv forward", conv_forward_loops, naive.conv_forward, cases)
+                                                     # your function against a reference, on
+                                                     # argument tuples: cases = [(x, W, b), ...]
+    check_backward("ReLU backward", relu_backward, relu_forward, cases)
+                                                     # backward(dout, x) against finite
+                                                     # differences of forward(x): cases [(x,)]
+    check_layer("my LRN", layer, x)                  # a layer's backward (numpynet.gradcheck)
+    relu_backward = yours_or(relu_backward, solution)    # yours, or the folded solution while
+                                                         # yours still returns None
 
 How a notebook uses them: an exercise cell holds a function to fill in (`# YOUR CODE HERE`,
 `return None`); a folded cell after it (tag "solution", source hidden) defines the solution and
@@ -18,10 +22,11 @@ a check cell then says RIGHT or WRONG. A check of a solution's answer says so in
 ("with the folded solution"), so nobody mistakes it for their own.
 
 Every check prints one verdict and returns it (a `Verdict`, true when right). A wrong answer,
-an exception inside the learner's function or a missing answer (None) is a WRONG line, not an
-exception. Only a bug of the notebook itself raises: an answer that came from its folded
-solution and still fails its check is a `SolutionError`, which makes the test suite (it runs
-the notebooks with the solutions) fail.
+an exception inside the learner's function or a function that returns None is a WRONG line
+naming the first case that fails (and the hint, if the notebook gives one), not an exception.
+Only a bug of the notebook itself raises: an answer that came from its folded solution and
+still fails its check is a `SolutionError`, which makes the test suite (it runs the notebooks
+with the solutions) fail.
 """
 
 import inspect
@@ -86,6 +91,8 @@ def yours_or(yours, solution):
     """
     if yours is None:
         return _Solved(solution) if callable(solution) else solution
+    if isinstance(yours, _YoursOrSolution):     # the solution cell run twice: unwrap
+        yours = yours.yours
     if callable(yours):
         return _YoursOrSolution(yours, solution)
     return yours
@@ -183,13 +190,17 @@ def _run(function, args):
 
 
 def _first_failure(yours, cases, expected_of):
-    """The first case on which yours fails, as one line (None: all passed)."""
+    """(why, from_solution): the first case on which yours fails as one line, and whether
+    that call ran the folded solution; (None, whether any call did) when all pass."""
+    any_solution = False
     for number, args in enumerate(cases, start=1):
         got, error = _run(yours, args)
+        from_solution = getattr(yours, "used_solution", False)    # set by this very call
         why = error or expected_of(args, got)
         if why is not None:
-            return f"case {number} of {len(cases)} ({_case(yours, args)}): {why}"
-    return None
+            return f"case {number} of {len(cases)} ({_case(yours, args)}): {why}", from_solution
+        any_solution |= from_solution
+    return None, any_solution
 
 
 def check_function(name, yours, reference, cases, rtol=1e-6, atol=1e-8, hint=None):
@@ -201,8 +212,7 @@ def check_function(name, yours, reference, cases, rtol=1e-6, atol=1e-8, hint=Non
     def difference(args, got):
         return _difference(got, reference(*_copies(args)), rtol, atol)
 
-    why = _first_failure(yours, cases, difference)
-    return _verdict(name, why, getattr(yours, "used_solution", False), hint)
+    return _verdict(name, *_first_failure(yours, cases, difference), hint=hint)
 
 
 def check_backward(name, backward, forward, cases, tolerance=TOLERANCE, seed=0, hint=None):
@@ -227,8 +237,7 @@ def check_backward(name, backward, forward, cases, tolerance=TOLERANCE, seed=0, 
     for x, *extra in cases:
         x = np.array(x, dtype=np.float64)
         with_dout.append((rng.standard_normal(np.shape(forward(x, *extra))), x, *extra))
-    why = _first_failure(backward, with_dout, difference)
-    return _verdict(name, why, getattr(backward, "used_solution", False), hint)
+    return _verdict(name, *_first_failure(backward, with_dout, difference), hint=hint)
 
 
 def check_layer(name, layer, x, forward=None, tolerance=TOLERANCE, hint=None):

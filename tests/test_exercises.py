@@ -257,3 +257,20 @@ def test_every_exercise_has_a_folded_solution_and_a_check(name):
         assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, (name, i)
         assert "yours_or(" in solution.source, (name, i)
         assert "check" in checking.source, (name, i)
+
+
+def test_running_the_solution_cell_twice_still_says_the_solution_ran(capsys):
+    template = lambda x, W, b, stride=1, pad=0: None  # noqa: E731
+    twice = yours_or(yours_or(template, naive.conv_forward), naive.conv_forward)
+    assert check_function("conv", twice, naive.conv_forward, CONV_CASES)
+    assert "with the folded solution" in verdict_line(capsys)
+
+
+def test_your_wrong_case_is_not_blamed_on_the_solution(capsys):
+    def half_done(x, W, b, stride=1, pad=0):          # only the unpadded case written, wrongly
+        return None if pad else naive.conv_forward(x, W, b, stride, pad) + 1
+
+    cases = CONV_CASES + [(CONV_CASES[0][0], CONV_CASES[0][1], CONV_CASES[0][2], 1, 0)]
+    assert not check_function("conv", yours_or(half_done, naive.conv_forward),
+                              naive.conv_forward, cases)
+    assert verdict_line(capsys).startswith("WRONG  conv: case 2 of 2")

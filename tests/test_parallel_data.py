@@ -92,16 +92,22 @@ def _rank_sync_and_counts(world):
     net["fc7"].params["b"][...] = 0.5 + world.rank        # as if each rank loaded its own file
     dp.broadcast_parameters()
     dp.check_in_sync()
+    opt = SGD(net)
+    if world.is_root:                       # only rank 0 has read the checkpoint's velocity
+        opt.velocity["fc8.W"] = np.full_like(net["fc8"].params["W"], 2.0)
+    dp.broadcast_velocity(opt)
     counts = reduce_counts(world, {"n": 3 + world.rank, "top1": world.rank})
-    return {"message": message, "fc7_b": float(net["fc7"].params["b"][0]), "counts": counts}
+    return {"message": message, "fc7_b": float(net["fc7"].params["b"][0]), "counts": counts,
+            "velocity": float(opt.velocity["fc8.W"].mean()), "stop": world.any_rank(world.rank)}
 
 
-def test_out_of_sync_weights_are_named_and_broadcast_repairs_them():
+def test_out_of_sync_weights_are_named_and_broadcasts_repair_them():
     results = run_ranks(__file__, "_rank_sync_and_counts", 2)
     for r in results:
         assert r["message"] is not None and "first at fc7.b" in r["message"]
         assert r["fc7_b"] == 0.5                         # rank 0's value on both ranks
         assert r["counts"] == {"n": 7.0, "top1": 1.0}
+        assert r["velocity"] == 2.0 and r["stop"] is True
 
 
 def test_shards_cover_the_batch_contiguously_and_evenly():

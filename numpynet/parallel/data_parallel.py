@@ -89,6 +89,9 @@ class DataParallel:
 
     Per step:  part = dp.begin_step(B); forward/loss on images [part] of the global batch;
                dp.backward(dlogits); optimizer.step(); loss = dp.mean_loss(local_loss)
+    (docs/PARALLEL.md has the whole loop). Wrap the network after `astype` / `to`: the buckets
+    take the parameters' dtype. The network's Dropout layers are replaced by SlicedDropout
+    (same name, same generator), which checkpoints treat as Dropout.
     """
 
     def __init__(self, net, world, bucket_mb=25, overlap=True, check_every=100):
@@ -138,9 +141,12 @@ class DataParallel:
                                                                  root=root)
 
     def broadcast_velocity(self, optimizer, root=0):
-        """Give every rank root's SGD momentum buffers (after a resume; all ranks must have
-        loaded the same checkpoint, or at least hold velocity arrays of the same keys)."""
-        for key in sorted(optimizer.velocity):
+        """Give every rank root's SGD momentum buffers (after a resume, whether every rank or
+        only root loaded the checkpoint): a rank without a buffer root has gets zeros first."""
+        params = {f"{layer.name}.{name}": w for layer, name, w, _ in self.net.parameters()}
+        for key in self.world.bcast(sorted(optimizer.velocity), root=root):
+            if key not in optimizer.velocity:
+                optimizer.velocity[key] = np.zeros_like(params[key])
             self.world.Bcast(optimizer.velocity[key], root=root)
 
     # ----------------------------------------------------------------- one step

@@ -89,6 +89,11 @@ class World:
         """[obj of rank 0, obj of rank 1, ...] on every rank (small Python objects)."""
         return self.comm.allgather(obj)
 
+    def any_rank(self, flag):
+        """True on every rank if `flag` is true on at least one (e.g. "stop was asked for"):
+        lets all ranks leave a loop at the same step."""
+        return bool(self.comm.allreduce(bool(flag), op=self._mpi().LOR))
+
     def Bcast(self, array, root=0):
         """Overwrite `array` (C-contiguous) on every rank with root's, in place."""
         self.comm.Bcast(array, root=root)

@@ -144,3 +144,37 @@ def test_plot_curves_marks_the_lr_drop(tmp_path):
     assert len(drops) == 1 and drops[0].get_xdata()[0] == 2.5
     out = viz.save(fig, tmp_path / "curves.png")
     assert out.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- figure 2
+
+def exchanges_drawn(fig):
+    """The layers at whose input the figure draws arrows crossing between the towers."""
+    gids = [p.get_gid() for p in fig.axes[0].patches if p.get_gid()]
+    return {g.split(":", 1)[1] for g in gids if g.startswith("exchange:")}, len(gids)
+
+
+def test_two_towers_exchange_where_the_model_reads_both_halves(paper_net):
+    fig = viz.plot_two_towers(paper_net)
+    drawn, arrows = exchanges_drawn(fig)
+    assert drawn == {"conv3", "fc6", "fc7", "fc8"}
+    assert arrows == 2 + 2 + 2 + 2                    # two crossings each; fc8 drawn whole
+    words = " ".join(texts(fig.axes[0]))
+    assert "48 x 55x55" in words and "-> 128 x 6x6" in words and "2048" in words  # halves
+    # the same rule, read off a model that is split nowhere: every layer after conv1 reads both
+    one_gpu = alexnet(10, groups=1, width=0.25, input_size=99)
+    assert exchanges_drawn(viz.plot_two_towers(one_gpu, (3, 99, 99)))[0] == {
+        "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"}
+    stages = viz.tower_stages(costs.layer_table(one_gpu, (3, 99, 99)))
+    assert stages[0]["shape"] == (24, 11, 11) and stages[4]["shape"] == (64, 2, 2)
+    assert [s["exchange"] for s in stages] == [False] + [True] * 7
+
+
+def test_two_towers_of_a_small_grouped_net():
+    import numpynet as nn
+    net = nn.Sequential(nn.Conv2D(3, 4, 3, name="a"), nn.Conv2D(4, 4, 3, groups=2, name="b"),
+                        nn.Conv2D(4, 4, 3, name="c"), nn.Flatten(name="f"),
+                        nn.Linear(4 * 2 * 2, 3, name="out"))
+    assert exchanges_drawn(viz.plot_two_towers(net, (3, 8, 8)))[0] == {"c", "out"}
+    with pytest.raises(ValueError, match="no Conv2D or Linear"):
+        viz.plot_two_towers(nn.Sequential(nn.ReLU(name="r")), (3, 8, 8))

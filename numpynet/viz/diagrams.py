@@ -317,3 +317,64 @@ def plot_two_towers(net_or_table, input_shape=(3, 227, 227), title=None):
     ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- inside a network
+
+def plot_feature_maps(maps, count=32, columns=16, title=None):
+    """The first `count` channels of one image's activations `maps` (C, H, W), each channel a
+    small grey picture scaled to its own maximum (white: its strongest response). A channel that
+    is zero everywhere (its ReLU silent on this image) is framed in red."""
+    plt = pyplot()
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3:
+        raise ValueError(f"plot_feature_maps: expected one image's maps (C, H, W), got "
+                         f"{maps.shape}")
+    count = min(count, len(maps))
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, squeeze=False,
+                             figsize=(0.75 * columns, 0.8 * rows + (0.5 if title else 0.1)))
+    for c, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c >= count:
+            ax.set_axis_off()
+            continue
+        top = maps[c].max()
+        ax.imshow(maps[c], cmap="gray", vmin=0, vmax=top if top > 0 else 1,
+                  interpolation="nearest")
+        ax.set_title(str(c), fontsize=6, pad=1)
+        for spine in ax.spines.values():
+            spine.set_color("tab:red" if top <= 0 else "0.7")
+            spine.set_linewidth(1.5 if top <= 0 else 0.5)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def plot_embedding(points, labels, names=None, highlight=(), title=None):
+    """2-d points (M, 2), e.g. the first two principal components of fc7 features, one colour
+    per class of `labels` (M,); the points at the indices `highlight` drawn as large stars."""
+    plt = pyplot()
+    points, labels = np.asarray(points, dtype=np.float64), np.asarray(labels)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"plot_embedding: expected points (M, 2) and labels (M,), got "
+                         f"{points.shape} and {labels.shape}")
+    classes = np.unique(labels)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for k, colour in zip(classes, palette(len(classes))):
+        mine = labels == k
+        ax.scatter(*points[mine].T, s=12, color=colour, alpha=0.7,
+                   label=names[k] if names is not None else str(k))
+        star = [i for i in highlight if mine[i]]
+        if star:
+            ax.scatter(*points[star].T, s=180, marker="*", color=colour, edgecolor="k", lw=0.8)
+    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    ax.set(xlabel="first principal component", ylabel="second principal component")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

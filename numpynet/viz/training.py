@@ -137,7 +137,7 @@ def plot_filters(W, columns=12, title="conv1 filters", groups=1):
         ax.axhline(g * per // columns * cell, color="tab:red", lw=2.5, gid=f"divider:{g}")
     if groups > 1:
         for g in range(groups):
-            ax.text(-1, (g + 0.5) * per // columns * cell, f"group {g + 1}\n{g * per}-"
+            ax.text(-1, (g + 0.5) * (per // columns) * cell, f"group {g + 1}\n{g * per}-"
                     f"{(g + 1) * per - 1}", ha="right", va="center", fontsize=8)
     ax.set_axis_off()
     ax.set_title(title)

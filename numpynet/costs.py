@@ -5,7 +5,8 @@ GFLOP/s (numpynet/bench/) and notebook 2 all read the table built here.
 
     multiply_adds(layer, shape)      multiply-adds of one layer for ONE image of `shape`
     layer_table(net, shape)          per layer: output shape, parameters, activation memory,
-                                     multiply-adds (one walk through the layers' output_shape)
+                                     multiply-adds, receptive field (one walk through the layers)
+    receptive_field(layer, r, j)     (r, j) after `layer`, from (r, j) before it
     step_flops(net, shape, batch)    floating-point operations of a forward (+ backward) step
     format_layer_table(rows)         the table as text, with totals (notebook 2)
     format_summary(rows)             the shorter table `Sequential.summary` prints
@@ -22,10 +23,21 @@ Counting, per image (the convolutions and the fully connected layers do almost a
                                                     large a product as forward's W @ cols)
     except the first layer that multiplies, in a training step: nobody needs dL/d(image), so it
     computes dW only (Sequential.backward(input_grad=False)), and its backward = 1 * forward.
+
+Receptive field: the side r of the square of input pixels that one output value depends on,
+and the jump j, the distance in input pixels between two neighbouring outputs. For a window of
+k at stride s (a convolution or a pooling; padding does not change r):
+
+    r_out = r_in + (k - 1) * j_in        j_out = j_in * s        (the image: r = 1, j = 1)
+
+    AlexNet at 227: conv1 11, pool1 19, conv2 51, pool2 67, conv3 99, conv4 131, conv5 163,
+    pool5 195; from fc6 on, every value depends on the whole image (r = None in the table).
 """
 
 from .layers.conv import Conv2D
 from .layers.linear import Linear
+from .layers.pool import MaxPool2D
+from .layers.flatten import Flatten
 from .shapes import size_of
 
 
@@ -45,22 +57,37 @@ def parameters(layer):
     return sum(int(p.size) for p in layer.params.values())
 
 
+def receptive_field(layer, r, j):
+    """(r, j) after `layer` from (r, j) before it (module docstring): a window of k at stride s
+    gives r + (k - 1) * j and j * s; a layer without a window keeps both, except Flatten and
+    Linear, after which every value sees the whole image (r = j = None)."""
+    if r is None or isinstance(layer, (Flatten, Linear)):
+        return None, None
+    if isinstance(layer, (Conv2D, MaxPool2D)):
+        k = layer.kernel_size if isinstance(layer, MaxPool2D) else layer.kernel_size[0]
+        return r + (k - 1) * j, j * layer.stride
+    return r, j
+
+
 def layer_table(net, input_shape=(3, 227, 227), batch=128, bytes_per_value=4):
     """One dict per layer, the input first:
 
         name, type, layer (the object; None for the input), shape (output, without the batch),
         params, activation_bytes (the output of `batch` images, float32 by default: what the
-        forward pass keeps for the backward pass), multiply_adds (per image).
+        forward pass keeps for the backward pass), multiply_adds (per image),
+        receptive_field and jump (in input pixels; None from Flatten on: the whole image).
     """
-    shape = tuple(input_shape)
+    shape, r, j = tuple(input_shape), 1, 1
     rows = [dict(name="input", type="image", layer=None, shape=shape, params=0,
-                 activation_bytes=batch * size_of(shape) * bytes_per_value, multiply_adds=0)]
+                 activation_bytes=batch * size_of(shape) * bytes_per_value, multiply_adds=0,
+                 receptive_field=r, jump=j)]
     for layer in net.layers:
         out = tuple(layer.output_shape((1, *shape))[1:])
+        r, j = receptive_field(layer, r, j)
         rows.append(dict(name=layer.name, type=type(layer).__name__, layer=layer, shape=out,
                          params=parameters(layer),
                          activation_bytes=batch * size_of(out) * bytes_per_value,
-                         multiply_adds=multiply_adds(layer, shape)))
+                         multiply_adds=multiply_adds(layer, shape), receptive_field=r, jump=j))
         shape = out
     return rows
 
@@ -79,16 +106,19 @@ def step_flops(net, input_shape, batch=1, train=True):
 
 
 def format_layer_table(rows, batch=128):
-    """`layer_table` rows as a text table with totals (memory in MB = 10^6 bytes)."""
-    head = ("layer", "type", "output", "params", f"act. MB (x{batch})", "mult-adds (M)")
-    lines = [f"{head[0]:<9}{head[1]:<18}{head[2]:>16}{head[3]:>13}{head[4]:>17}{head[5]:>15}"]
+    """`layer_table` rows as a text table with totals (memory in MB = 10^6 bytes; receptive
+    field in input pixels, "all" from Flatten on)."""
+    head = ("layer", "type", "output", "params", f"act. MB (x{batch})", "mult-adds (M)", "RF px")
+    lines = [f"{head[0]:<9}{head[1]:<18}{head[2]:>16}{head[3]:>13}{head[4]:>17}{head[5]:>15}"
+             f"{head[6]:>8}"]
     lines.append("-" * len(lines[0]))
     for r in rows:
         shape = "x".join(str(n) for n in r["shape"])
         params = format(r["params"], ",") if r["params"] else ""
         macs = format(r["multiply_adds"] / 1e6, ",.1f") if r["multiply_adds"] else ""
+        field = "all" if r["receptive_field"] is None else r["receptive_field"]
         lines.append(f"{r['name']:<9}{r['type']:<18}{shape:>16}{params:>13}"
-                     f"{r['activation_bytes'] / 1e6:>17.1f}{macs:>15}")
+                     f"{r['activation_bytes'] / 1e6:>17.1f}{macs:>15}{field:>8}")
     lines.append("-" * len(lines[0]))
     params = sum(r["params"] for r in rows)
     act = sum(r["activation_bytes"] for r in rows)

@@ -101,3 +101,25 @@ def test_format_layer_table_totals(paper_net):
     text = costs.format_layer_table(costs.layer_table(paper_net, INPUT_SHAPE, batch=1))
     last = text.splitlines()[-1].split()
     assert last[0] == "total" and last[1] == "60,965,224"
+
+
+def test_receptive_fields_of_alexnet(paper_net):
+    """r_out = r_in + (k - 1) * j_in, j_out = j_in * s, from r = j = 1 at the 227 px image."""
+    rows = {r["name"]: r for r in costs.layer_table(paper_net, INPUT_SHAPE)}
+    fields = {name: rows[name]["receptive_field"] for name in
+              ("conv1", "pool1", "conv2", "pool2", "conv3", "conv4", "conv5", "pool5")}
+    assert fields == dict(conv1=11, pool1=19, conv2=51, pool2=67, conv3=99, conv4=131,
+                          conv5=163, pool5=195)
+    assert [rows[n]["jump"] for n in ("input", "conv1", "pool1", "pool2", "pool5")] == \
+        [1, 4, 8, 16, 32]
+    assert rows["relu1"]["receptive_field"] == rows["norm1"]["receptive_field"] == 11
+    assert rows["input"]["receptive_field"] == 1
+    assert rows["flatten"]["receptive_field"] is None and rows["fc8"]["receptive_field"] is None
+    # by hand, on a small net: 3x3/1 -> r 3, j 1; 2x2/2 pool -> r 4, j 2; 3x3/2 -> r 8, j 4
+    net = nn.Sequential(nn.Conv2D(1, 1, 3, padding=1, name="a"), nn.MaxPool2D(2, 2, name="p"),
+                        nn.Conv2D(1, 1, 3, stride=2, name="b"))
+    assert [(r["receptive_field"], r["jump"]) for r in costs.layer_table(net, (1, 16, 16))] == \
+        [(1, 1), (3, 1), (4, 2), (8, 4)]
+    text = costs.format_layer_table(costs.layer_table(paper_net, INPUT_SHAPE))
+    assert text.splitlines()[0].split()[-2:] == ["RF", "px"]
+    assert next(line for line in text.splitlines() if line.startswith("pool5")).endswith(" 195")

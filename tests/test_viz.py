@@ -144,3 +144,77 @@ def test_plot_curves_marks_the_lr_drop(tmp_path):
     assert len(drops) == 1 and drops[0].get_xdata()[0] == 2.5
     out = viz.save(fig, tmp_path / "curves.png")
     assert out.stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- figure 2
+
+def exchanges_drawn(fig):
+    """The layers at whose input the figure draws arrows crossing between the towers."""
+    gids = [p.get_gid() for p in fig.axes[0].patches if p.get_gid()]
+    return {g.split(":", 1)[1] for g in gids if g.startswith("exchange:")}, len(gids)
+
+
+def test_two_towers_exchange_where_the_model_reads_both_halves(paper_net):
+    fig = viz.plot_two_towers(paper_net)
+    drawn, arrows = exchanges_drawn(fig)
+    assert drawn == {"conv3", "fc6", "fc7", "fc8"}
+    assert arrows == 2 + 2 + 2 + 2                    # two crossings each; fc8 drawn whole
+    words = " ".join(texts(fig.axes[0]))
+    assert "48 x 55x55" in words and "-> 128 x 6x6" in words and "2048" in words  # halves
+    # the same rule, read off a model that is split nowhere: every layer after conv1 reads both
+    one_gpu = alexnet(10, groups=1, width=0.25, input_size=99)
+    assert exchanges_drawn(viz.plot_two_towers(one_gpu, (3, 99, 99)))[0] == {
+        "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"}
+    stages = viz.tower_stages(costs.layer_table(one_gpu, (3, 99, 99)))
+    assert stages[0]["shape"] == (24, 11, 11) and stages[4]["shape"] == (64, 2, 2)
+    assert [s["exchange"] for s in stages] == [False] + [True] * 7
+
+
+def test_two_towers_of_a_small_grouped_net():
+    import numpynet as nn
+    net = nn.Sequential(nn.Conv2D(3, 4, 3, name="a"), nn.Conv2D(4, 4, 3, groups=2, name="b"),
+                        nn.Conv2D(4, 4, 3, name="c"), nn.Flatten(name="f"),
+                        nn.Linear(4 * 2 * 2, 3, name="out"))
+    assert exchanges_drawn(viz.plot_two_towers(net, (3, 8, 8)))[0] == {"c", "out"}
+    with pytest.raises(ValueError, match="no Conv2D or Linear"):
+        viz.plot_two_towers(nn.Sequential(nn.ReLU(name="r")), (3, 8, 8))
+
+
+# --------------------------------------------------------------------------- figure 3, inside
+
+def test_plot_filters_divides_the_two_groups(rng):
+    fig = viz.plot_filters(rng.standard_normal((96, 3, 11, 11)), groups=2)
+    dividers = [line for line in fig.axes[0].lines if (line.get_gid() or "").startswith("divider")]
+    assert len(dividers) == 1 and dividers[0].get_ydata()[0] == 4 * 12   # after 4 rows of 12
+    assert "group 2\n48-95" in texts(fig.axes[0])
+    with pytest.raises(ValueError, match="whole rows"):
+        viz.plot_filters(rng.standard_normal((96, 3, 11, 11)), columns=10, groups=2)
+
+
+def test_colour_spread(rng):
+    grey = np.repeat(rng.standard_normal((4, 1, 5, 5)), 3, axis=1)   # R = G = B
+    opponent = np.concatenate([grey[:, :1], -grey[:, :1], 0 * grey[:, :1]], axis=1)
+    noise = rng.standard_normal((400, 3, 11, 11))
+    np.testing.assert_allclose(viz.colour_spread(grey), 0, atol=1e-12)
+    assert np.all(viz.colour_spread(opponent) > 0.9)
+    assert viz.colour_spread(noise).mean() == pytest.approx(2 / 3, abs=0.02)
+    assert viz.colour_spread(np.zeros((1, 3, 2, 2)))[0] == 0
+    with pytest.raises(ValueError, match="RGB"):
+        viz.colour_spread(np.zeros((2, 1, 3, 3)))
+
+
+def test_feature_maps_and_embedding(rng):
+    maps = np.maximum(rng.standard_normal((20, 6, 6)), 0)
+    maps[3] = 0                                                     # a silent channel
+    fig = viz.plot_feature_maps(maps, count=20, columns=8)
+    assert len(fig.axes) == 24
+    assert fig.axes[3].spines["left"].get_edgecolor()[:3] == pytest.approx((0.839, 0.153, 0.157),
+                                                                           abs=0.01)
+    with pytest.raises(ValueError, match="one image's maps"):
+        viz.plot_feature_maps(maps[None])
+    points, labels = rng.standard_normal((30, 2)), np.repeat([0, 1, 2], 10)
+    fig = viz.plot_embedding(points, labels, names=["a", "b", "c"], highlight=[0, 15])
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b", "c"]
+    assert len(fig.axes[0].collections) == 3 + 2                    # 3 classes, 2 stars
+    with pytest.raises(ValueError, match="points"):
+        viz.plot_embedding(points[:, :1], labels)

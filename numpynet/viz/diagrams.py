@@ -6,6 +6,11 @@
     plot_lrn_effect(a, b)         activations across channels before and after LRN
     plot_layer_costs(rows)        parameters, memory and multiply-adds per layer as bars
                                   (rows from numpynet.costs.layer_table)
+    tower_stages(rows)            the layers that multiply, what follows each, and which ones
+                                  see both towers' maps (the GPUs exchange data there)
+    plot_two_towers(net)          the paper's figure 2: two towers, their sizes, the exchanges
+    plot_feature_maps(maps)       a layer's output for one image, one small picture per channel
+    plot_embedding(points, y)     2-d points (e.g. a PCA of fc7 features) coloured by class
 """
 
 import numpy as np
@@ -185,5 +190,191 @@ def plot_layer_costs(rows, batch=128):
     axes[0].set_yticks(y)
     axes[0].set_yticklabels(names, fontsize=8)
     axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- figure 2
+
+def _rows_of(net_or_table, input_shape):
+    """`costs.layer_table` rows: given as they are, or built from a network."""
+    if isinstance(net_or_table, (list, tuple)):
+        return list(net_or_table)
+    from ..costs import layer_table
+    return layer_table(net_or_table, input_shape)
+
+
+def _side(shape):
+    """(96, 55, 55) -> "55x55", (4096,) -> "" (a vector has no side)."""
+    return "x".join(str(n) for n in shape[1:])
+
+
+def tower_stages(rows):
+    """The layers that multiply (Conv2D, Linear) of `costs.layer_table` rows, one dict each:
+
+        name, row (its table row), channels (its output's channels or units), groups,
+        after (what follows it up to the next one: LRN, pooling, dropout, as text),
+        shape (the stage's last picture-shaped output, e.g. pool5's (256, 6, 6)),
+        exchange (True where the layer reads both towers' maps).
+
+    The rule, read off the model: a layer with groups == 1 whose input is another layer's
+    output (not the image) sees all the maps, so the two towers (the paper's two GPUs) exchange
+    data at its input; a layer with groups == 2 sees only its own tower's half.
+    """
+    stages = []
+    for row in rows:
+        kind, layer = row["type"], row["layer"]
+        if kind in ("Conv2D", "Linear"):
+            groups = getattr(layer, "groups", 1)
+            stages.append(dict(name=row["name"], row=row, channels=row["shape"][0],
+                               groups=groups, after=[], shape=row["shape"],
+                               exchange=bool(stages) and groups == 1))
+        elif stages and kind in ("LocalResponseNorm", "BatchNorm2D", "MaxPool2D", "Dropout"):
+            stage = stages[-1]
+            if kind == "MaxPool2D":
+                stage["after"].append(f"pool {layer.kernel_size}/{layer.stride}")
+                stage["shape"] = row["shape"]
+            else:
+                stage["after"].append({"LocalResponseNorm": "LRN", "BatchNorm2D": "BN",
+                                       "Dropout": "dropout"}[kind])
+    return stages
+
+
+def _stage_text(stage, channels):
+    """What one tower's box says: the layer, its output and what follows (pooling's size)."""
+    layer, row = stage["row"]["layer"], stage["row"]
+    if stage["row"]["type"] == "Conv2D":
+        (k, _), s = layer.kernel_size, layer.stride
+        lines = [f"{stage['name']}  {k}x{k}" + (f" /{s}" if s > 1 else ""),
+                 f"{channels} x {_side(row['shape'])}"]
+    else:
+        lines = [stage["name"], f"{channels}"]
+    if stage["after"]:
+        lines.append(", ".join(stage["after"]))
+    if stage["shape"] != row["shape"]:
+        lines.append(f"-> {channels} x {_side(stage['shape'])}")
+    return "\n".join(lines)
+
+
+def plot_two_towers(net_or_table, input_shape=(3, 227, 227), title=None):
+    """The paper's figure 2 redrawn from the model: every layer split in two towers (one per
+    GPU, half the channels each), their sizes from `costs.layer_table`, and red arrows crossing
+    between the towers exactly where a layer reads both towers' maps (`tower_stages`: groups
+    1 after the image; in AlexNet conv3, fc6, fc7, fc8). The last layer is drawn whole. Each
+    crossing arrow's gid is "exchange:<layer>"."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    plt = pyplot()
+    rows = _rows_of(net_or_table, input_shape)
+    stages = tower_stages(rows)
+    if not stages:
+        raise ValueError("plot_two_towers: the network has no Conv2D or Linear layer to draw")
+    step, box, towers = 1.45, 1.15, (0.55, -0.55)          # x spacing, box width, tower centres
+    fig, ax = plt.subplots(figsize=(1.3 * step * (len(stages) + 1), 5.0))
+
+    def draw_box(x, y, height, text, colour):
+        ax.add_patch(FancyBboxPatch((x - box / 2, y - height / 2), box, height,
+                                    boxstyle="round,pad=0.02", fc=colour, ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8)
+
+    def arrow(x0, y0, x1, y1, gid, colour="0.55"):
+        patch = FancyArrowPatch((x0 + box / 2, y0), (x1 - box / 2, y1), arrowstyle="-|>",
+                                mutation_scale=9, color=colour, lw=1.2 if gid else 0.9)
+        patch.set_gid(gid)
+        ax.add_patch(patch)
+
+    C, H, W = rows[0]["shape"]
+    draw_box(0, 0, 0.7, f"image\n{C} x {H}x{W}", "0.93")
+    last = len(stages) - 1
+    for i, stage in enumerate(stages, start=1):
+        whole = i - 1 == last
+        exchange = f"exchange:{stage['name']}" if stage["exchange"] else None
+        colour = "mistyrose" if stage["exchange"] else ("lavender" if stage["groups"] > 1
+                                                       else "honeydew")
+        x, x0 = i * step, (i - 1) * step
+        targets = (0.0,) if whole else towers
+        sources = (0.0,) if i == 1 else towers
+        for y1 in targets:
+            for y0 in sources:
+                crossing = y0 != y1 or whole
+                if crossing and not exchange and i > 1:
+                    continue                       # groups == 2: each tower reads its own half
+                arrow(x0, y0, x1=x, y1=y1, gid=exchange if crossing and i > 1 else None,
+                      colour="tab:red" if exchange else "0.55")
+        half = stage["channels"] if whole else stage["channels"] // 2
+        for y in targets:
+            draw_box(x, y, 0.8, _stage_text(stage, half), colour)
+        if exchange:
+            ax.text(x - step / 2, 1.12, "both towers", color="tab:red", ha="center", fontsize=7)
+    ax.text(0, -1.25, "red: the layer reads both towers' maps (the GPUs exchange data there); "
+            "blue: groups=2, each tower reads only its own half; green: reads the image",
+            fontsize=8, ha="left", va="center")
+    split = [s["name"] for s in stages if s["groups"] > 1]
+    ax.set_title(title or "two towers, one per GPU (the paper's figure 2): "
+                 + (f"groups=2 in {', '.join(split)}" if split else
+                    "groups=1 everywhere, so the towers exchange at every layer"), fontsize=10)
+    ax.set_xlim(-box / 2 - 0.1, last * step + step + box / 2 + 0.1)
+    ax.set_ylim(-1.4, 1.3)
+    ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- inside a network
+
+def plot_feature_maps(maps, count=32, columns=16, title=None):
+    """The first `count` channels of one image's activations `maps` (C, H, W), each channel a
+    small grey picture scaled to its own maximum (white: its strongest response). A channel that
+    is zero everywhere (its ReLU silent on this image) is framed in red."""
+    plt = pyplot()
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3:
+        raise ValueError(f"plot_feature_maps: expected one image's maps (C, H, W), got "
+                         f"{maps.shape}")
+    count = min(count, len(maps))
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, squeeze=False,
+                             figsize=(0.75 * columns, 0.8 * rows + (0.5 if title else 0.1)))
+    for c, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c >= count:
+            ax.set_axis_off()
+            continue
+        top = maps[c].max()
+        ax.imshow(maps[c], cmap="gray", vmin=0, vmax=top if top > 0 else 1,
+                  interpolation="nearest")
+        ax.set_title(str(c), fontsize=6, pad=1)
+        for spine in ax.spines.values():
+            spine.set_color("tab:red" if top <= 0 else "0.7")
+            spine.set_linewidth(1.5 if top <= 0 else 0.5)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def plot_embedding(points, labels, names=None, highlight=(), title=None):
+    """2-d points (M, 2), e.g. the first two principal components of fc7 features, one colour
+    per class of `labels` (M,); the points at the indices `highlight` drawn as large stars."""
+    plt = pyplot()
+    points, labels = np.asarray(points, dtype=np.float64), np.asarray(labels)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"plot_embedding: expected points (M, 2) and labels (M,), got "
+                         f"{points.shape} and {labels.shape}")
+    classes = np.unique(labels)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for k, colour in zip(classes, palette(len(classes))):
+        mine = labels == k
+        ax.scatter(*points[mine].T, s=12, color=colour, alpha=0.7,
+                   label=names[k] if names is not None else str(k))
+        star = [i for i in highlight if mine[i]]
+        if star:
+            ax.scatter(*points[star].T, s=180, marker="*", color=colour, edgecolor="k", lw=0.8)
+    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    ax.set(xlabel="first principal component", ylabel="second principal component")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

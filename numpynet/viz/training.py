@@ -4,7 +4,8 @@
     plot_curves(metrics)          loss and top-1 / top-5 error per epoch, lr drops marked
     plot_training_error(curves)   training error per epoch of several runs (ReLU vs tanh)
     filter_grid(W)                conv1's kernels tiled into one RGB image
-    plot_filters(W)               that image (the paper's figure 3)
+    plot_filters(W, groups=2)     that image (the paper's figure 3), a line between the groups
+    colour_spread(W)              per kernel, how much its colour channels differ (0: grey)
 
 Used by the training CLI (curves.png, filters.png) and notebooks 4 and 5.
 """
@@ -102,17 +103,43 @@ def filter_grid(W, columns=12, pad=1):
     return grid
 
 
-def plot_filters(W, columns=12, title="conv1 filters"):
-    """The paper's figure 3: conv1's kernels as colour images (with groups=2 the first 48 and the
-    last 48 were learned on different GPUs: the paper saw colour-agnostic ones on one and
-    colour-specific ones on the other)."""
+def colour_spread(W):
+    """For each kernel of W (F, 3, kh, kw): the variance across its 3 colour channels, averaged
+    over its kh*kw pixels, divided by the variance of all its values. 0 for a grey kernel (the
+    same pattern in R, G and B: colour-agnostic); about 2/3 for random noise; towards 1 for
+    colour-opponent kernels (red against green, blue against yellow). Returns (F,)."""
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 4 or W.shape[1] != 3:
+        raise ValueError(f"colour_spread: expected RGB kernels (F, 3, kh, kw), got {W.shape}")
+    across = W.var(axis=1).mean(axis=(1, 2))                      # (F,)
+    total = W.reshape(len(W), -1).var(axis=1)
+    return np.divide(across, total, out=np.zeros_like(across), where=total > 0)
+
+
+def plot_filters(W, columns=12, title="conv1 filters", groups=1):
+    """The paper's figure 3: conv1's kernels as colour images. With `groups=2` a red line
+    divides the first half from the second: in AlexNet (groups=2 in conv2) kernels 0-47 feed
+    only conv2's first group, 48-95 only its second, as if on different GPUs; the paper saw
+    colour-agnostic kernels on one and colour-specific ones on the other. Each group must fill
+    whole rows (its size a multiple of `columns`)."""
     plt = pyplot()
     W = np.asarray(W)
     columns = min(columns, len(W))
+    per = len(W) // groups
+    if groups > 1 and (len(W) % groups or per % columns):
+        raise ValueError(f"plot_filters: {len(W)} kernels in {groups} groups of {per} do not "
+                         f"fill whole rows of {columns}; pass columns= a divisor of {per}")
     grid = filter_grid(W, columns)
     rows = -(-len(W) // columns)
     fig, ax = plt.subplots(figsize=(max(columns * 0.6, 3.0), rows * 0.6 + 0.6))
     ax.imshow(grid, interpolation="nearest")
+    cell = W.shape[2] + 1                                  # a kernel and its 1 px of padding
+    for g in range(1, groups):
+        ax.axhline(g * per // columns * cell, color="tab:red", lw=2.5, gid=f"divider:{g}")
+    if groups > 1:
+        for g in range(groups):
+            ax.text(-1, (g + 0.5) * (per // columns) * cell, f"group {g + 1}\n{g * per}-"
+                    f"{(g + 1) * per - 1}", ha="right", va="center", fontsize=8)
     ax.set_axis_off()
     ax.set_title(title)
     fig.tight_layout()

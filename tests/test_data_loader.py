@@ -76,6 +76,26 @@ def test_prefetch_changes_nothing(split):
     assert same(batches(on, 1), batches(off, 1))
 
 
+@pytest.mark.parametrize("pca_std", [0.1, 0])
+def test_a_part_of_each_batch_is_that_part_of_the_whole_batch(split, pca_std):
+    """rows=(lo, hi): what a data-parallel rank makes is exactly its rows of the whole batch
+    (same images, crops, flips and colour shifts), for every split of the batch."""
+    whole = BatchLoader(split, batch_size=7, crop=C, seed=2, pca_std=pca_std)
+    for lo, hi in [(0, 4), (4, 7), (2, 5), (3, 3)]:
+        part = BatchLoader(split, batch_size=7, crop=C, seed=2, pca_std=pca_std, rows=(lo, hi))
+        assert len(part) == len(whole)
+        for (x, y), (xw, yw) in zip(batches(part, 1), batches(whole, 1)):
+            np.testing.assert_array_equal(x, xw[lo:hi])
+            np.testing.assert_array_equal(y, yw[lo:hi])
+
+
+def test_rows_must_be_a_part_of_a_training_batch(split):
+    for bad in [dict(rows=(0, 9)), dict(rows=(3, 2)), dict(rows=(0, 2), train=False),
+                dict(rows=(0, 2), drop_last=False)]:
+        with pytest.raises(ValueError, match="rows="):
+            BatchLoader(split, batch_size=8, crop=C, **bad)
+
+
 def test_training_epoch_shapes_and_coverage(split):
     loader = BatchLoader(split, batch_size=8, crop=C, seed=0)
     assert len(loader) == M // 8                                       # drop_last for training

@@ -97,20 +97,36 @@ def _minus_mean(images, mean, tops, lefts, crop, flips=None):
     return x
 
 
-def train_batch(images, mean, eigvals, eigvecs, rng, crop=CROP, pca_std=PCA_STD):
+def train_randomness(rng, batch, size, crop, eigvals, eigvecs, pca_std=PCA_STD, rows=None):
+    """The random numbers of one training batch, in the order they are drawn:
+    (tops, lefts, flips, shift), shift (B, 3) or None when pca_std is 0.
+
+    rows (lo, hi): draw for the whole batch of `batch` images but keep only rows [lo, hi): a
+    data-parallel rank makes its part of exactly the batch a one-process run makes.
+    """
+    tops, lefts = random_crops(rng, batch, size, crop)
+    flips = random_flips(rng, batch)
+    shift = pca_colour_shift(rng, batch, eigvals, eigvecs, pca_std) if pca_std else None
+    if rows is None:
+        return tops, lefts, flips, shift
+    part = slice(*rows)
+    return tops[part], lefts[part], flips[part], None if shift is None else shift[part]
+
+
+def train_batch(images, mean, eigvals, eigvecs, rng, crop=CROP, pca_std=PCA_STD, rows=None):
     """Training augmentation: random crop + flip, minus mean, PCA colour shift.
 
     images (B, S, S, 3) uint8, mean (S, S, 3)  ->  (B, 3, crop, crop) float32
-    ``pca_std=0`` turns the colour augmentation off.
+    ``pca_std=0`` turns the colour augmentation off. rows (lo, hi, B): `images` are rows
+    [lo, hi) of a batch of B, and get the crops, flips and colours those rows get in it.
     """
     xp = get_array_module(images)
-    batch, size = len(images), images.shape[1]
-    tops, lefts = random_crops(rng, batch, size, crop)
-    flips = random_flips(rng, batch)
+    batch = len(images) if rows is None else rows[2]
+    tops, lefts, flips, shift = train_randomness(rng, batch, images.shape[1], crop, eigvals,
+                                                 eigvecs, pca_std, rows and rows[:2])
     x = _minus_mean(images, mean, tops, lefts, crop, flips)                 # (B, c, c, 3)
-    if pca_std:
-        shift = pca_colour_shift(rng, batch, eigvals, eigvecs, pca_std)     # (B, 3)
-        x += xp.asarray(shift, dtype=xp.float32)[:, None, None, :]
+    if shift is not None:
+        x += xp.asarray(shift, dtype=xp.float32)[:, None, None, :]         # (B, 3) per image
     return to_nchw(x)
 
 

@@ -39,6 +39,8 @@ class BatchLoader:
     train=False  in cache order, centre crop (``ten_crop=True``: x is (10, B, 3, crop, crop))
     x is float32 NCHW on the 0-255 scale minus the training mean image; y is int64.
     device="gpu": x is a CuPy array, assembled on the GPU from uint8 crops (numpynet.gpu.augment).
+    rows=(lo, hi) (training): only rows [lo, hi) of every batch, with the images, crops, flips
+    and colours they have in the whole batch (a data-parallel rank's share: numpynet.parallel).
 
     ``mean`` (S, S, 3), ``eigvals`` (3,), ``eigvecs`` (3, 3) default to the split's own (a train
     cache has them); an evaluation loader over the val split needs ``mean=data.mean``.
@@ -46,7 +48,7 @@ class BatchLoader:
 
     def __init__(self, split, batch_size=128, train=True, crop=CROP, seed=0, mean=None,
                  eigvals=None, eigvecs=None, pca_std=PCA_STD, ten_crop=False, drop_last=None,
-                 prefetch=True, device="cpu"):
+                 prefetch=True, device="cpu", rows=None):
         self.images, self.labels = split.images, split.labels
         self.mean = mean if mean is not None else getattr(split, "mean", None)
         self.eigvals = eigvals if eigvals is not None else getattr(split, "eigvals", None)
@@ -62,6 +64,11 @@ class BatchLoader:
         self.batch_size, self.train, self.crop, self.seed = batch_size, train, crop, seed
         self.pca_std, self.ten_crop, self.prefetch = pca_std, ten_crop, prefetch
         self.drop_last = train if drop_last is None else drop_last
+        if rows is not None and not (train and self.drop_last and 0 <= rows[0] <= rows[1]
+                                     <= batch_size):
+            raise ValueError(f"BatchLoader: rows={rows} must be a part (lo, hi) of the "
+                             f"{batch_size} rows of a training batch (train, drop_last)")
+        self.rows = rows
         self.augment = _augmentations(device)
         if device == "gpu":                 # upload once; crops then travel as uint8
             self.mean = backend.to_device(self.mean, "gpu")
@@ -88,12 +95,15 @@ class BatchLoader:
         if not 0 <= b < len(self):
             raise IndexError(f"batch {b} out of range: an epoch has {len(self)} batches")
         idx = self.order(epoch)[b * self.batch_size:(b + 1) * self.batch_size]
+        rows = None if self.rows is None else (*self.rows, len(idx))      # (lo, hi, B)
+        if rows is not None:
+            idx = idx[rows[0]:rows[1]]
         images = self.images[idx]                                  # (B, S, S, 3) uint8, a copy
         labels = np.asarray(self.labels[idx], dtype=np.int64)      # (B,)
         if self.train:
             rng = np.random.default_rng([self.seed, AUGMENT_STREAM, epoch, b])
             x = self.augment.train_batch(images, self.mean, self.eigvals, self.eigvecs, rng,
-                                         self.crop, self.pca_std)
+                                         self.crop, self.pca_std, rows)
         elif self.ten_crop:
             x = self.augment.ten_crop_batch(images, self.mean, self.crop)  # (10, B, 3, c, c)
         else:

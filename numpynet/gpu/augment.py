@@ -22,8 +22,8 @@ with every batch; a NumPy mean works too, and is uploaded each time.
 import numpy as np
 
 from .. import backend
-from ..data.augment import (CROP, PCA_STD, crop_batch, pca_colour_shift, random_crops,
-                            random_flips, ten_crop_positions, to_nchw)
+from ..data.augment import (CROP, PCA_STD, crop_batch, ten_crop_positions, to_nchw,
+                            train_randomness)
 
 
 def _device_module(xp):
@@ -53,16 +53,16 @@ def finish_on_device(patches, mean, tops, lefts, flips=None, shift=None):
     return to_nchw(x)
 
 
-def train_batch(images, mean, eigvals, eigvecs, rng, crop=CROP, pca_std=PCA_STD, xp=None):
+def train_batch(images, mean, eigvals, eigvecs, rng, crop=CROP, pca_std=PCA_STD, rows=None,
+                xp=None):
     """`numpynet.data.augment.train_batch` with the float work on the GPU (xp: default CuPy).
 
     images (B, S, S, 3) uint8 on the host  ->  (B, 3, crop, crop) float32 on the device
     """
     xp = _device_module(xp)
-    batch, size = len(images), images.shape[1]
-    tops, lefts = random_crops(rng, batch, size, crop)
-    flips = random_flips(rng, batch)
-    shift = pca_colour_shift(rng, batch, eigvals, eigvecs, pca_std) if pca_std else None
+    batch = len(images) if rows is None else rows[2]
+    tops, lefts, flips, shift = train_randomness(rng, batch, images.shape[1], crop, eigvals,
+                                                 eigvecs, pca_std, rows and rows[:2])
     patches = upload_crops(images, tops, lefts, crop, xp)
     return finish_on_device(patches, mean, tops, lefts, flips, shift)
 

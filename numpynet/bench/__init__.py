@@ -21,6 +21,9 @@ What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a rando
   process (bench/children.py).
 - `--startup`: import + first training step in a fresh process, with an empty Numba cache
   (cold) and again with the cache it left (warm).
+- `--ranks P` (instead of the above): the step on 1 process x T threads against P MPI ranks x
+  T/P threads, data parallel (overlapping backward or not) and model parallel, the bytes each
+  rank sends per step, and the cost model of P machines on a network (bench/ranks.py).
 
 Threads: `--threads N` (default: all cores) is given to BLAS, Numba and PyTorch alike; the
 benchmark restarts itself once to set them (bench/cli.py says why). OpenBLAS's kernels are the
@@ -38,5 +41,6 @@ note when it is not installed), in bench/torch_runner.py.
     bench/timing.py        the clock, the matrix-product peak, the measured steps
     bench/report.py        the tables that are printed
     bench/children.py      peak memory and start-up, each in a fresh process
+    bench/ranks.py         --ranks: 1 process against P MPI ranks, and the cost model
 FLOPs come from numpynet/costs.py (2 per multiply-add; backward twice forward).
 """

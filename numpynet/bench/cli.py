@@ -14,6 +14,7 @@ import sys
 from .. import backend, config
 from ..models import INPUT_SHAPE, PRESETS
 from .children import RESTARTED, memory_child, startup_child
+from .ranks import ranks_child, report_ranks
 from .report import header, report_agreement, report_memory, report_speed, report_startup
 from .runners import NumpynetRunner, set_threads
 from .timing import Clock, matmul_peak
@@ -53,12 +54,21 @@ def parse_args(argv=None):
     p.add_argument("--blas-core", default="keep",
                    help="OpenBLAS's kernels: keep (the environment's choice, the default) or an "
                         "OPENBLAS_CORETYPE name, e.g. SkylakeX or Haswell")
-    p.add_argument("--child", choices=["memory", "startup"], help=argparse.SUPPRESS)
+    p.add_argument("--ranks", type=int, metavar="P",
+                   help="instead: the step on 1 process vs P MPI ranks (data and model "
+                        "parallel) on the same --threads, and a cost model (bench/ranks.py)")
+    p.add_argument("--child", choices=["memory", "startup", "ranks"], help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=["one", "data", "model"], help=argparse.SUPPRESS)
+    p.add_argument("--no-overlap", dest="overlap", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--framework", choices=["numpynet", "torch"], default="numpynet",
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.batch < 1 or args.repeats < 1 or args.warmup < 0:
         p.error("--batch and --repeats must be >= 1, --warmup >= 0")
+    if args.ranks is not None and not 2 <= args.ranks <= args.batch:
+        p.error(f"--ranks must be at least 2 and at most --batch ({args.batch})")
+    if args.ranks is not None and args.device != "cpu":
+        p.error("--ranks measures CPU processes: drop --device gpu")
     args.threads = args.threads or len(os.sched_getaffinity(0))
     args.input_shape = (3, 67, 67) if args.small else INPUT_SHAPE
     return args
@@ -97,6 +107,9 @@ def run(args):
         set_threads(args.threads)
     peak = matmul_peak(backend.xp_for(args.device), clock)
     print(header(args, peak), flush=True)
+    if args.ranks:
+        report_ranks(args)
+        return
 
     runners = [NumpynetRunner(args)]
     if args.compare == "torch":
@@ -124,6 +137,8 @@ def main(argv=None, restart=False):
         return memory_child(args)
     if args.child == "startup":
         return startup_child(args)
+    if args.child == "ranks":
+        return ranks_child(args)
     if restart:
         restart_if_needed(args, argv)
     run(args)

@@ -110,7 +110,7 @@ def parse_args(argv=None):
                         "without it, P ranks are data parallel")
     d.add_argument("--no-overlap", dest="overlap", action="store_false",
                    help="data parallel: allreduce the gradients after backward, not during")
-    d.add_argument("--check-weights-every", type=int, default=100, metavar="STEPS",
+    d.add_argument("--check-weights-every", type=steps_count, default=100, metavar="STEPS",
                    help="data parallel: check that all ranks hold the same weights (0: never)")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="run folder (default: runs/<date-time>)")
@@ -128,6 +128,17 @@ def positive_minutes(text):
     if not (minutes > 0 and math.isfinite(minutes)):
         raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
     return minutes
+
+
+def steps_count(text):
+    """argparse type of --check-weights-every: a whole number >= 0."""
+    try:
+        steps = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of steps") from None
+    if steps < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (never) or more steps, got {steps}")
+    return steps
 
 
 # --------------------------------------------------------------------------- the loop

@@ -126,3 +126,11 @@ def test_layers_import_no_models_data_or_programs():
     above = (_under("numpynet.models") | _under("numpynet.data")
              | {m for m in MODULES if m.rpartition(".")[2] in ("train", "evaluate", "bench")})
     assert not _offending(_under("numpynet.layers"), forbidden=above)
+
+
+def test_parallel_imports_no_data_or_programs():
+    """parallel/ sits below the programs that use it (train, bench): it spreads a network and
+    its steps over processes and knows nothing of datasets or command lines."""
+    above = (_under("numpynet.data") | _under("numpynet.bench")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "gpucheck")})
+    assert not _offending(_under("numpynet.parallel"), forbidden=above)

@@ -109,6 +109,13 @@ def test_bytes_sent_are_those_of_the_docstring_table(towers):
     forward = lrn + 16 * 9 + 16 + 256 + 256
     results = towers[1]
     assert results[0]["paper-float64"]["bytes"] == 4 * 8 * (2 * forward + 5)
+    table = mp.exchanges(_net("paper", "float64"), (3, 67, 67), itemsize=8)   # from shapes
+    assert 4 * sum(fwd + bwd for _, _, fwd, bwd in table) == results[0]["paper-float64"]["bytes"]
+    full = mp.exchanges(alexnet(1000))                      # the docstring's table, at 227
+    assert [(where, fwd) for where, _, fwd, _ in full] == [
+        ("norm1", 48400), ("norm2", 11664), ("before conv3", 86528), ("before fc6", 18432),
+        ("before fc7", 8192), ("before fc8", 8192), ("after fc8", 2000)]
+    assert sum(r[2] for r in full) == 183408 and sum(r[3] for r in full) == 181408
     assert results[1]["batchnorm-float64"]["bytes"] == 4 * 8 * (2 * (forward - lrn) + 4)
 
 

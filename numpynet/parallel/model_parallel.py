@@ -18,7 +18,8 @@ where the paper's GPUs do:
                         the LRN edges' gradients
 
 Per image and rank, forward 183,408 bytes and backward 181,408: about 47 MB a step at batch
-128, against the 2 x 244 MB of gradients a 2-rank data-parallel step moves.
+128, against the 2 x 244 MB of gradients a 2-rank data-parallel step moves. `exchanges(net)`
+computes this table from any network's shapes (notebook 2 prints it).
 
 One difference from the paper. numpynet's one-process `groups=2` network normalises (LRN)
 across all 96 (256) channels, so the 5-channel windows of the channels next to the boundary
@@ -42,7 +43,7 @@ import copy
 import numpy as np
 
 from ..layers import (BatchNorm2D, Conv2D, Dropout, Layer, Linear, LocalResponseNorm,
-                      Sequential)
+                      MaxPool2D, Sequential)
 from ..optim import SGD
 from .dropout import SlicedDropout
 
@@ -223,6 +224,32 @@ def tower(net, world):
     result = Sequential(*layers).astype(dtype)
     result.load_state_dict(split_state_dict(net.state_dict(), world.rank))
     return result
+
+
+def exchanges(net, input_shape=(3, 227, 227), itemsize=4):
+    """Where tower 0 of the one-process `groups=2` network `net` sends data, per image:
+    [(where, what, bytes forward, bytes backward)], from the layers' shapes alone (no MPI).
+    Backward sends the same tensors' gradients (for a gather: the other tower's part of
+    dL/d(whole input)), except for the logits, which both towers hold whole."""
+    rows, shape, channels, name = [], (1, *input_shape), None, None
+    for layer in net.layers:
+        gathers = isinstance(layer, Linear) or (isinstance(layer, Conv2D) and layer.groups == 1)
+        if gathers and channels is not None:
+            whole = int(np.prod(shape[1:]))
+            mine, theirs = (whole * h // channels for h in halves(channels))
+            rows.append((f"before {layer.name}", f"its half of {name}'s output",
+                         mine * itemsize, theirs * itemsize))
+        if isinstance(layer, LocalResponseNorm) and channels is not None:
+            edge = 2 * (layer.size // 2) * int(np.prod(shape[2:])) * itemsize
+            rows.append((layer.name, f"{2 * (layer.size // 2)} edge channels of its input",
+                         edge, edge))
+        shape = layer.output_shape(shape)
+        if isinstance(layer, (Conv2D, Linear, MaxPool2D)):
+            name = layer.name                          # what the tensor is called in the paper
+        if isinstance(layer, (Conv2D, Linear)):
+            channels = shape[1]
+    rows.append(("after fc8", "its part of the logits", halves(channels)[0] * itemsize, 0))
+    return rows
 
 
 def bytes_sent(tower_net):

@@ -4,6 +4,7 @@
     data_parallel.py    every rank the whole network, a part of each batch, gradients summed
     model_parallel.py   the paper's two-GPU split (section 3.2): one tower per rank
     dropout.py          dropout on a part of an activation, with the whole one's mask
+    training.py         what numpynet.train does differently on several ranks (one class each)
 
 Nothing here imports mpi4py until a run asks for MPI, so numpynet works without it.
 """

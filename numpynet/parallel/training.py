@@ -1,6 +1,7 @@
 """How one training run spreads over processes: one process, data-parallel ranks, or the
 paper's two towers. numpynet/train.py writes its loop once; at the few points where more
-processes change what happens, it asks the run's `Parallelism` (`for_run(args, world)`):
+processes change what happens, it asks the run's parallelism, one of the three classes below
+(`for_run(args, world)` picks it):
 
     in the loop             OneProcess         DataParallelRun (P ranks)   ModelParallelRun (2)
     open the data           build/open cache   rank 0 first, then the others (after a barrier)
@@ -33,7 +34,7 @@ from .data_parallel import DataParallel, reduce_counts, shard_bounds
 
 
 def for_run(args, world):
-    """The Parallelism of a run with train's `args` over `world` (None: one process)."""
+    """The parallelism of a run with train's `args` over `world` (None: one process)."""
     if world is None:
         if args.model_parallel:
             raise ValueError("--model-parallel needs two MPI ranks: start it with "

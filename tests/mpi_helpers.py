@@ -13,7 +13,6 @@ mpirun is missing.
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from numpynet.parallel.mpi import ROOT_PERMISSION, mpirun_command
+
 RESULT_TAG = "MPI-TEST-RESULT"
-ROOT_PERMISSION = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 LAUNCHED = """
 import importlib.util, json, sys
@@ -33,12 +33,6 @@ world = mpi.init(distributed=True)
 result = getattr(module, sys.argv[2])(world, **json.loads(sys.argv[3]))
 print("{tag}", world.rank, json.dumps(result), flush=True)
 """.format(tag=RESULT_TAG)
-
-
-def mpirun_command():
-    """The mpirun on PATH or beside this Python, or None."""
-    beside = Path(sys.executable).with_name("mpirun")
-    return shutil.which("mpirun") or (str(beside) if beside.exists() else None)
 
 
 def require_mpi():

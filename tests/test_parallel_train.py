@@ -22,9 +22,7 @@ from numpynet.data.demo import generate_demo_dataset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mpi_helpers import finish, ranks_of, start  # noqa: E402
-
-QUICK = ["--width", "0.125", "--crop", "67", "--image-size", "80", "--batch-size", "8",
-         "--no-progress", "--workers", "1"]
+from test_train import QUICK  # noqa: E402
 BOUND = 60             # seconds for a run to end after a rank is killed: start-up and the abort
 
 
@@ -65,6 +63,11 @@ def assert_same_run(a, b, rtol=1e-4):
             np.testing.assert_allclose(float(ra[key]), float(rb[key]), rtol=rtol, err_msg=key)
         for key in ("train_top1_err", "val_top1_err", "val_top5_err"):
             assert abs(float(ra[key]) - float(rb[key])) <= 1 / 32, key   # one image at most
+    assert_same_checkpoint(a, b, rtol)
+
+
+def assert_same_checkpoint(a, b, rtol=1e-4):
+    """last.npz of runs `a` and `b`: same position, weights and momentum to float32 rounding."""
     arrays_a, meta_a = checkpoint.load(Path(a) / "last.npz")
     arrays_b, meta_b = checkpoint.load(Path(b) / "last.npz")
     assert meta_a["state"]["epoch"] == meta_b["state"]["epoch"]
@@ -130,12 +133,7 @@ def test_a_signal_stops_every_rank_cleanly_and_the_run_resumes_exactly(dataset, 
     two_ranks(["--resume", str(stopped), "--no-progress"])
     rows = metrics(stopped)
     assert rows[-1]["epoch"] == "4"
-    arrays_whole, _ = checkpoint.load(whole / "last.npz")
-    arrays_stopped, _ = checkpoint.load(stopped / "last.npz")
-    for key, value in arrays_whole.items():
-        scale = float(np.abs(value).max()) or 1.0
-        np.testing.assert_allclose(arrays_stopped[key], value, rtol=1e-4, atol=1e-4 * scale,
-                                   err_msg=key)
+    assert_same_checkpoint(whole, stopped)
 
 
 def test_a_killed_rank_ends_the_run_with_an_error_and_an_intact_checkpoint(dataset, tmp_path):

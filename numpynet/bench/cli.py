@@ -21,7 +21,6 @@ from .timing import Clock, matmul_peak
 from .torch_runner import TorchRunner, import_torch
 
 
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m numpynet.bench",
                                 description="Time AlexNet's training step and inference.")

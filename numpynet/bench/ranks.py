@@ -34,6 +34,7 @@ from ..layers import SoftmaxCrossEntropy
 from ..optim import SGD
 from ..parallel.mpi import ROOT_PERMISSION, mpirun_command
 from .runners import THREAD_VARIABLES, build_alexnet, set_threads
+
 GBIT = 1e9 / 8                                       # bytes per second in a Gbit/s
 
 

@@ -76,6 +76,8 @@ def model_from_checkpoint(path):
     arrays, meta = load(path)
     m = meta["model"]
     net = alexnet(m["num_classes"], groups=m["groups"], seed=m["seed"], preset=m["preset"],
-                  init=m["init"], width=m["width"], input_size=m["input_size"])
+                  init=m["init"], width=m["width"], input_size=m["input_size"],
+                  dropout=m.get("dropout", 0.5), pool_size=m.get("pool_size", 3),
+                  lrn=m.get("lrn", True))
     restore_model(net, arrays, meta)
     return net, meta, arrays.get("mean")

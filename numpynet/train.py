@@ -73,14 +73,21 @@ def parse_args(argv=None):
     m = p.add_argument_group("model")
     m.add_argument("--preset", choices=PRESETS, default="paper", help="network variant")
     m.add_argument("--init", choices=INITS, default="he",
-                   help="weight init: he starts learning reliably; paper and caffe can stall "
-                        "(see numpynet/models/alexnet.py)")
+                   help="weight init: he starts learning reliably; he16 lets conv1 learn 16x "
+                        "faster (figure 3 in a short run, slower at first); paper and caffe can "
+                        "stall (see numpynet/models/alexnet.py)")
     m.add_argument("--groups", type=int, choices=(1, 2), default=2,
                    help="2: the paper's two-GPU split of conv2/4/5; 1: one tower")
     m.add_argument("--width", type=float, default=1.0,
                    help="channel-width multiplier (1 = paper; smaller for quick experiments)")
     m.add_argument("--crop", type=int, default=227,
                    help="input crop side (227 = paper; >= 67, below --image-size, for quick runs)")
+    m.add_argument("--dropout", type=float, default=0.5,
+                   help="dropout probability in fc6 and fc7 (0: none; paper 0.5)")
+    m.add_argument("--pool-size", type=int, choices=(2, 3), default=3,
+                   help="max-pooling window at stride 2: 3 overlaps (paper), 2 does not")
+    m.add_argument("--no-lrn", dest="lrn", action="store_false",
+                   help="leave out local response normalisation (presets paper and caffe)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, help="epochs in all (default 90, the paper's; with "
                    "--resume: the saved run's)")
@@ -238,9 +245,10 @@ def resolve_args(args):
         return args, None
     path = Path(args.resume) / "last.npz"
     _, meta = checkpoint.load(path)
+    defaults = vars(parse_args([]))       # for options newer than the saved run
     given = ("no_progress", "device", "time_budget", "distributed", "model_parallel", "overlap",
              "check_weights_every")
-    saved = dict(meta["args"], **{name: getattr(args, name) for name in given})
+    saved = {**defaults, **meta["args"], **{name: getattr(args, name) for name in given}}
     if args.epochs is not None:
         saved["epochs"] = args.epochs
     return argparse.Namespace(**{**saved, "resume": args.resume, "out": args.resume}), path
@@ -267,7 +275,8 @@ class Run:
         print(data.summary())
         self.model = dict(num_classes=data.num_classes, groups=args.groups, seed=args.seed,
                           preset=args.preset, init=args.init, width=args.width,
-                          input_size=args.crop)
+                          input_size=args.crop, dropout=args.dropout, pool_size=args.pool_size,
+                          lrn=args.lrn)
         self.net = alexnet(**self.model)
         self.net.to(args.device)
         self.compute = self.par.wrap(self.net)
@@ -437,7 +446,10 @@ def write_epoch(out, row, net, note=""):
           f"{100 * row['train_top1_err']:.1f}%; {val}; lr {row['lr']:g}; {row['seconds']:.0f}s "
           f"({row['images_per_s']:.1f} img/s)", flush=True)
     viz.save(viz.plot_curves(path, title=str(out)), out / "curves.png")
-    viz.save(viz.plot_filters(backend.to_numpy(net["conv1"].params["W"])), out / "filters.png")
+    W, groups = backend.to_numpy(net["conv1"].params["W"]), net["conv2"].groups
+    per = len(W) // groups                        # kernels per group: 48 at full width
+    viz.save(viz.plot_filters(W, 12 if per % 12 == 0 else per, groups=groups,
+                              title=f"conv1 after epoch {row['epoch']:g}"), out / "filters.png")
 
 
 def main(argv=None):

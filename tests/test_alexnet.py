@@ -77,6 +77,20 @@ def test_default_he_init_is_scaled_to_fan_in_and_pixels():
     assert all(np.all(net[n].params["b"] == 0) for n in ("conv1", "conv2", "fc6", "fc8"))
 
 
+def test_he16_starts_conv1_at_a_quarter_of_he():
+    """he: Scale(1/64) and He's std in conv1 (unit-scale input); he16: Scale(1/16) and conv1's
+    weights / 16. Powers of two: conv1's output is a quarter of he's, bit for bit, and every
+    other layer starts with the same weights."""
+    he, he16 = (alexnet(10, init=init, width=0.25, input_size=67) for init in ("he", "he16"))
+    assert he16.layers[0].c == 1 / 16
+    np.testing.assert_array_equal(he16["conv1"].params["W"] * 16, he["conv1"].params["W"])
+    for name in ("conv2", "conv5", "fc6", "fc8"):
+        np.testing.assert_array_equal(he16[name].params["W"], he[name].params["W"])
+    x = np.random.default_rng(0).normal(0, 64, (2, 3, 67, 67)).astype(np.float32)
+    conv1 = [net.layers[1].forward(net.layers[0].forward(x)) for net in (he16, he)]
+    np.testing.assert_array_equal(conv1[0] * 4, conv1[1])
+
+
 def test_same_seed_same_network():
     a, b = alexnet(10, seed=3), alexnet(10, seed=3)
     for (_, _, pa, _), (_, _, pb, _) in zip(a.parameters(), b.parameters()):

@@ -134,3 +134,11 @@ def test_parallel_imports_no_data_or_programs():
     above = (_under("numpynet.data") | _under("numpynet.bench")
              | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "gpucheck")})
     assert not _offending(_under("numpynet.parallel"), forbidden=above)
+
+
+def test_the_experiments_sit_on_top():
+    """ablate and diagnostics drive train (its main, its Run); nothing imports them."""
+    top = {"numpynet.ablate", "numpynet.diagnostics"}
+    users = {m for m in MODULES if GRAPH[m] & top}
+    assert not users, f"{sorted(users)} import an experiment"
+    assert "numpynet.train" in GRAPH["numpynet.ablate"] | GRAPH["numpynet.diagnostics"]

@@ -310,3 +310,23 @@ def test_time_budget_must_be_a_positive_number_of_minutes(value, capsys):
         train.parse_args(["--time-budget", value])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--time-budget" in err and "minutes" in err
+
+
+def test_a_run_saved_before_the_ablation_options_resumes(dataset, tmp_path):
+    """Checkpoints older than --dropout, --pool-size and --no-lrn lack them: they resume, load
+    and predict with the paper's choices (0.5, 3, LRN), as they were trained."""
+    import json
+    out = tmp_path / "old"
+    assert train.main(run_args(dataset, tmp_path, "--epochs", "1", "--out", str(out))) == 0
+    with np.load(out / "last.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    for settings in (meta["args"], meta["model"]):
+        for key in ("dropout", "pool_size", "lrn"):
+            del settings[key]
+    np.savez(out / "last.npz", **dict(arrays, meta=np.array(json.dumps(meta))))
+    net, _, _ = checkpoint.model_from_checkpoint(out / "last.npz")
+    assert net["pool1"].kernel_size == 3 and net["drop6"].p == 0.5
+    assert "norm1" in [layer.name for layer in net.layers]
+    assert train.main(["--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    assert [r["epoch"] for r in csv.DictReader(open(out / "metrics.csv"))] == ["1", "2"]

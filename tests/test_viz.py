@@ -203,6 +203,27 @@ def test_colour_spread(rng):
         viz.colour_spread(np.zeros((2, 1, 3, 3)))
 
 
+def test_smoothness_tells_learned_kernels_from_noise(rng):
+    noise = rng.standard_normal((200, 3, 11, 11))
+    assert abs(viz.smoothness(noise).mean()) < 0.02                    # white noise: about 0
+    y, x = np.mgrid[-5:6, -5:6]
+    edge = np.cos(0.6 * x) * np.exp(-(x ** 2 + y ** 2) / 12)          # a Gabor-like edge
+    gabor = np.stack([edge, edge, -edge])[None]
+    assert viz.smoothness(gabor)[0] > 0.7
+    checker = ((x + y) % 2 * 2 - 1.0)[None, None].repeat(3, axis=1)    # the least smooth
+    assert viz.smoothness(checker)[0] == pytest.approx(-1, abs=0.05)
+    assert viz.smoothness(np.ones((1, 3, 4, 4)))[0] == 0              # constant: no pattern
+    with pytest.raises(ValueError, match="kernels"):
+        viz.smoothness(np.zeros((2, 3, 1, 1)))
+
+
+def test_update_ratios_plot(rng):
+    ratios = {"he": 10 ** rng.uniform(-4, -2, (5, 3)), "he16": 10 ** rng.uniform(-4, -2, (5, 3))}
+    fig = viz.plot_update_ratios(["conv1", "conv2", "fc8"], ratios)
+    assert [ax.get_title() for ax in fig.axes] == ["init he", "init he16"]
+    assert len(fig.axes[0].get_lines()) == 4                           # 3 layers + the 1e-3 line
+
+
 def test_feature_maps_and_embedding(rng):
     maps = np.maximum(rng.standard_normal((20, 6, 6)), 0)
     maps[3] = 0                                                     # a silent channel

@@ -9,8 +9,10 @@ class Scale(Layer):
     """y = c * x   (no parameters)
 
     Backward: dL/dx = c * dL/dy.
-    AlexNet's default init uses it as its first layer, c = 1/64, to bring the input (0-255
-    pixels minus the mean image, std about 64) to unit scale; see numpynet/models/alexnet.py.
+    AlexNet's "he" inits put it first (c = 1/64, or 1/16 for "he16"), in front of conv1: it sets
+    the scale conv1's weights live on, and with it how fast conv1 learns (a fixed factor c in
+    front of a layer multiplies that layer's effective learning rate by c^2); see
+    numpynet/models/alexnet.py.
     """
 
     def __init__(self, c, name=None):

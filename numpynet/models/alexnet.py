@@ -42,14 +42,35 @@ Initialisations (`init=`), independent of the preset:
     he      (default) convolutions W ~ N(0, 2 / fan_in) (He et al. 2015), which keeps the
             activations' scale through every conv + ReLU; the fully-connected layers keep the
             paper's N(0, 0.01); biases 0. He's rule assumes unit-scale input, while the paper
-            feeds 0-255 pixels minus the mean image (std about 64), so this init puts a fixed
-            Scale(1/64) layer in front of conv1. Why not He for fc6-fc8 too: one SGD step moves
-            fc8's logits by about lr * |h7|^2, h7 being fc7's 4096-wide output; under He that is
-            ~8000 * lr, and at lr 0.01 the first steps overshoot and the ReLUs die (back to
-            chance for good; docs/PERFORMANCE.md). With 0.01, |h7|^2 is ~100 and steps are
-            stable, while the convolutions still get gradients of useful size (unlike the
-            paper's and Caffe's inits, where they shrink ~100x on the way down). The default
-            because it starts learning at once.
+            feeds 0-255 pixels minus the mean image (std about 64). Why not He for fc6-fc8
+            too: one SGD step moves fc8's logits by about lr * |h7|^2, h7 being fc7's
+            4096-wide output; under He that is ~8000 * lr, and at lr 0.01 the first steps
+            overshoot and the ReLUs die (back to chance for good; docs/PERFORMANCE.md). With
+            0.01, |h7|^2 is ~100 and steps are stable, while the convolutions still get
+            gradients of useful size (unlike the paper's and Caffe's inits, where they shrink
+            ~100x on the way down). The default because it starts learning at once.
+            A fixed Scale(1/64) sits in front of conv1, so that its input has unit scale.
+            Under this init conv1 learns at the rate of every other layer: ||update|| / ||W||
+            per step 6.2e-4, against 6e-4 to 1.3e-3 for conv2-fc7 (numpynet/diagnostics.py, the
+            real AlexNet on real photos, docs/PERFORMANCE.md). That is too slow for conv1 to
+            outgrow its random start in a run of hours (the paper's run had 450,000 steps): after
+            30 epochs of 400 photos its kernels are still noise.
+    he16    he, but Scale(1/16) in front of conv1 and conv1's W ~ N(0, (std / 16)^2), std =
+            sqrt(2 / 363) being He's for unit-scale input. Two changes, both needed for the
+            paper's figure 3 to appear in a CPU-sized run:
+            - a fixed factor c in front of a layer multiplies its effective learning rate by
+              c^2 (y = W (c x): dL/dW = c dL/dW_eff, and W_eff = c W moves by c^2 lr dL/dW_eff),
+              so 1/16 instead of 1/64 lets conv1 learn 16x faster (7.7e-3 per step, measured);
+            - the start's noise must be small against what the run learns (photos have little
+              energy at high frequencies, so the noise gets almost no gradient; weight decay
+              removes it only over the paper's 450,000 steps): conv1 starts at a quarter of
+              he's output. 30 epochs then change conv1 by 227% of its size (he: 11%), and its
+              kernels show colour blobs and edges (viz.smoothness 0.45; he: -0.01, the noise's
+              value; README.md shows both). Faster alone is not enough: 55%, and 0.07.
+            The cost: the whole network starts at a quarter of he's scale and learns more slowly
+            at first, by 7.9 +- 2.5 points of val top-1 error after 8 epochs at width 0.25 on
+            the demo set (3 seeds); at full width one seed each ended 49% against 42% on 100
+            images (unresolved). Not the default for that reason: use it to watch conv1 learn.
 """
 
 import numpy as np
@@ -59,7 +80,7 @@ from ..layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Linear, LocalRespon
 
 INPUT_SHAPE = (3, 227, 227)
 PRESETS = ("paper", "caffe", "batchnorm")
-INITS = ("he", "caffe", "paper")
+INITS = ("he", "he16", "caffe", "paper")
 
 # (name, out_channels, kernel, stride, padding, split over the two GPUs?)
 CONV_TABLE = [("conv1", 96, 11, 4, 0, False),
@@ -72,6 +93,8 @@ POOL_AFTER = ("conv1", "conv2", "conv5")
 NORM_AFTER = ("conv1", "conv2")
 BIAS_ONE = ("conv2", "conv4", "conv5", "fc6", "fc7")          # the paper's "biases = 1" layers
 PIXEL_STD = 64.0    # std of the network's input: 0-255 pixels minus the mean image
+INPUT_SCALE = {"he": PIXEL_STD, "he16": 16.0}    # the fixed Scale(1 / s) in front of conv1
+CONV1_GAIN = {"he": 1.0, "he16": 0.25}          # conv1's std against He's, on the same pixels
 HE_OVERRIDES = {"fc6": 0.01, "fc7": 0.01, "fc8": 0.01}    # the paper's std for the fc layers
 
 
@@ -87,8 +110,13 @@ def _normalisation(preset, conv_name, channels):
 
 
 def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropout=0.5,
-            width=1.0, input_size=227):
+            width=1.0, input_size=227, pool_size=3, lrn=True):
     """The paper's network as a Sequential (input (N, 3, 227, 227), output (N, num_classes)).
+
+    Three knobs undo one of the paper's choices each, for testing its claims (numpynet/ablate.py):
+    `dropout` (0.5 in fc6 and fc7; 0 turns it off, section 4.2), `pool_size` (3: overlapping
+    3x3 windows at stride 2; 2: the non-overlapping 2x2 that section 3.4 compares with, the same
+    output sizes) and `lrn` (False: no local response normalisation, section 3.3).
 
     For tests and quick CPU experiments only, two knobs shrink it while keeping its layer table:
     `width` scales every layer's channel and unit count (1.0 is the paper), and `input_size`
@@ -106,6 +134,11 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropo
         raise ValueError(f"alexnet: num_classes must be >= 1, got {num_classes}")
     if not 0 < width <= 1:
         raise ValueError(f"alexnet: width must be in (0, 1], got {width}")
+    if pool_size not in (2, 3):
+        raise ValueError(f"alexnet: pool_size must be 3 (the paper's overlapping pooling) or 2 "
+                         f"(non-overlapping), got {pool_size}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"alexnet: dropout must be in [0, 1), got {dropout}")
     if input_size < 67:
         raise ValueError(f"alexnet: input_size must be at least 67 (the paper's is 227), "
                          f"got {input_size}")
@@ -115,21 +148,21 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropo
 
     rng = np.random.default_rng(seed)
     layers, in_channels = [], 3
-    if init == "he":
-        layers.append(Scale(1 / PIXEL_STD, name="scale"))
+    if init in INPUT_SCALE:
+        layers.append(Scale(1 / INPUT_SCALE[init], name="scale"))
     for name, out, k, s, p, split in CONV_TABLE:
         i, out = name[-1], scaled(out)
         layers.append(Conv2D(in_channels, out, k, stride=s, padding=p,
                              groups=groups if split else 1, name=name, rng=rng,
                              **init_values(name, init)))
-        norm = _normalisation(preset, name, out)
+        norm = _normalisation(preset, name, out) if lrn or preset == "batchnorm" else None
         if isinstance(norm, BatchNorm2D):
             layers.append(norm)
         layers.append(ReLU(name=f"relu{i}"))
         if isinstance(norm, LocalResponseNorm):
             layers.append(norm)
         if name in POOL_AFTER:
-            layers.append(MaxPool2D(3, 2, name=f"pool{i}"))
+            layers.append(MaxPool2D(pool_size, 2, name=f"pool{i}"))
         in_channels = out
 
     layers.append(Flatten(name="flatten"))
@@ -150,7 +183,10 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropo
 def init_values(layer_name, scheme):
     """{'weight_std': ..., 'bias': ...} of a conv or fc layer under an init scheme (see above;
     weight_std None means the layer's own He default, sqrt(2 / fan_in))."""
-    if scheme == "he":
+    if scheme in INPUT_SCALE:
+        if layer_name == "conv1":      # He's std for unit-scale input, times s / 64, times gain
+            return {"weight_std": np.sqrt(2 / (3 * 11 * 11)) * INPUT_SCALE[scheme] / PIXEL_STD
+                    * CONV1_GAIN[scheme], "bias": 0.0}
         return {"weight_std": HE_OVERRIDES.get(layer_name), "bias": 0.0}
     std = 0.005 if scheme == "caffe" and layer_name in ("fc6", "fc7") else 0.01
     bias = (1.0 if scheme == "paper" else 0.1) if layer_name in BIAS_ONE else 0.0

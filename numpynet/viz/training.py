@@ -6,8 +6,10 @@
     filter_grid(W)                conv1's kernels tiled into one RGB image
     plot_filters(W, groups=2)     that image (the paper's figure 3), a line between the groups
     colour_spread(W)              per kernel, how much its colour channels differ (0: grey)
+    smoothness(W)                 per kernel, how alike neighbouring weights are (0: noise)
+    plot_update_ratios(layers, r) each layer's ||update|| / ||W|| per step, per init
 
-Used by the training CLI (curves.png, filters.png) and notebooks 4 and 5.
+Used by the training CLI (curves.png, filters.png), numpynet.diagnostics and notebooks 4, 5.
 """
 
 import csv
@@ -116,6 +118,23 @@ def colour_spread(W):
     return np.divide(across, total, out=np.zeros_like(across), where=total > 0)
 
 
+def smoothness(W):
+    """For each kernel of W (F, C, kh, kw): the correlation between horizontally and vertically
+    neighbouring weights (within each channel, over the whole kernel). About 0 for the white
+    noise of an initialisation; towards 1 for the smooth edges and blobs of a trained first
+    layer (the paper's figure 3). A number for "distinguishable from noise". Returns (F,)."""
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 4 or min(W.shape[2:]) < 2:
+        raise ValueError(f"smoothness: expected kernels (F, C, kh, kw) of at least 2x2, "
+                         f"got {W.shape}")
+    W = W - W.mean(axis=(2, 3), keepdims=True)                     # each channel around 0
+    pairs = [(W[..., :, 1:], W[..., :, :-1]), (W[..., 1:, :], W[..., :-1, :])]
+    products = sum((a * b).sum(axis=(1, 2, 3)) for a, b in pairs)
+    energy = sum(0.5 * ((a ** 2).sum(axis=(1, 2, 3)) + (b ** 2).sum(axis=(1, 2, 3)))
+                 for a, b in pairs)
+    return np.divide(products, energy, out=np.zeros_like(products), where=energy > 0)
+
+
 def plot_filters(W, columns=12, title="conv1 filters", groups=1):
     """The paper's figure 3: conv1's kernels as colour images. With `groups=2` a red line
     divides the first half from the second: in AlexNet (groups=2 in conv2) kernels 0-47 feed
@@ -142,5 +161,28 @@ def plot_filters(W, columns=12, title="conv1 filters", groups=1):
                     f"{(g + 1) * per - 1}", ha="right", va="center", fontsize=8)
     ax.set_axis_off()
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_update_ratios(layers, by_init, title="update / weight ratio per step"):
+    """by_init: {init name: array (steps, len(layers)) of ||v|| / ||W||}, as
+    numpynet.diagnostics records them. One panel per init, one line per layer, log scale, the
+    rule of thumb 1e-3 dashed."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(by_init), figsize=(4.6 * len(by_init), 3.6), sharey=True,
+                             squeeze=False)
+    colours = palette(len(layers))
+    for ax, (init, ratios) in zip(axes[0], by_init.items()):
+        steps = np.arange(1, len(ratios) + 1)
+        for j, (name, colour) in enumerate(zip(layers, colours)):
+            ax.semilogy(steps, ratios[:, j], color=colour, lw=2.2 if name == "conv1" else 1,
+                        label=name)
+        ax.axhline(1e-3, color="k", ls="--", lw=1)
+        ax.set(xlabel="step", title=f"init {init}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("||update|| / ||W||")
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

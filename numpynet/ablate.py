@@ -70,11 +70,8 @@ def parse_args(argv=None):
 def last_row(run):
     """The last row of run/metrics.csv as {column: float}, or None if there is none."""
     path = Path(run) / "metrics.csv"
-    if not path.is_file():
-        return None
-    rows = list(csv.DictReader(open(path, newline="")))
-    return {k: float(v) if v not in ("", None) else np.nan for k, v in rows[-1].items()} \
-        if rows else None
+    metrics = viz.read_metrics(path) if path.is_file() else {}
+    return {k: float(v[-1]) for k, v in metrics.items()} or None
 
 
 def train_all(own, train_options, out, train=None):
@@ -96,16 +93,11 @@ def train_all(own, train_options, out, train=None):
             row = last_row(run)
         else:
             print(f"--- [{k + 1}/{total}] {variant}, seed {seed}: reusing {run}")
-        seconds = sum(r["seconds"] for r in read_rows(run))
+        seconds = float(viz.read_metrics(run / "metrics.csv")["seconds"].sum())
         results.append(dict(variant=variant, seed=seed, val_top1_err=row["val_top1_err"],
                             val_top5_err=row["val_top5_err"],
                             train_top1_err=row["train_top1_err"], seconds=seconds))
     return results
-
-
-def read_rows(run):
-    with open(Path(run) / "metrics.csv", newline="") as f:
-        return [{k: float(v) if v else np.nan for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def differences(results):

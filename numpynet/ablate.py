@@ -68,10 +68,19 @@ def parse_args(argv=None):
 
 
 def last_row(run):
-    """The last row of run/metrics.csv as {column: float}, or None if there is none."""
+    """The last row of run/metrics.csv as {column: float}, plus "seconds_total" (the run's
+    training time over all its rows), or None if there is none."""
     path = Path(run) / "metrics.csv"
     metrics = viz.read_metrics(path) if path.is_file() else {}
-    return {k: float(v[-1]) for k, v in metrics.items()} or None
+    if not metrics:
+        return None
+    return dict({k: float(v[-1]) for k, v in metrics.items()},
+                seconds_total=float(metrics["seconds"].sum()))
+
+
+def mean_and_error(d):
+    """(mean, standard error of the mean) of the paired changes d; the error is NaN for one."""
+    return d.mean(), d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
 
 
 def train_all(own, train_options, out, train=None):
@@ -93,10 +102,9 @@ def train_all(own, train_options, out, train=None):
             row = last_row(run)
         else:
             print(f"--- [{k + 1}/{total}] {variant}, seed {seed}: reusing {run}")
-        seconds = float(viz.read_metrics(run / "metrics.csv")["seconds"].sum())
         results.append(dict(variant=variant, seed=seed, val_top1_err=row["val_top1_err"],
                             val_top5_err=row["val_top5_err"],
-                            train_top1_err=row["train_top1_err"], seconds=seconds))
+                            train_top1_err=row["train_top1_err"], seconds=row["seconds_total"]))
     return results
 
 
@@ -125,9 +133,8 @@ def summary(results):
                                      ("train_top1_err", 11)))
         change, paper = "", ""
         if variant in diffs:
-            d = diffs[variant]
-            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.nan
-            change = f"{d.mean():+.1f} +- {se:.1f}" if len(d) > 1 else f"{d.mean():+.1f}"
+            mean, se = mean_and_error(diffs[variant])
+            change = f"{mean:+.1f}" if np.isnan(se) else f"{mean:+.1f} +- {se:.1f}"
             if VARIANTS[variant][1] is not None:
                 paper = f"+{VARIANTS[variant][1]:.1f}"
         lines.append(f"{variant:<12}{cells}{change:>16}{paper:>8}")
@@ -149,8 +156,8 @@ def plot(results, title="what undoing one choice does to the val top-1 error"):
     diffs = differences(results)
     fig, ax = plt.subplots(figsize=(1.8 + 1.5 * len(diffs), 3.6))
     for i, (variant, d) in enumerate(diffs.items()):
-        se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0
-        ax.bar(i, d.mean(), yerr=se, color="tab:blue", alpha=0.5, capsize=6)
+        mean, se = mean_and_error(d)
+        ax.bar(i, mean, yerr=0 if np.isnan(se) else se, color="tab:blue", alpha=0.5, capsize=6)
         ax.plot(np.full(len(d), i), d, "o", color="tab:blue", ms=4)
         if VARIANTS[variant][1] is not None:
             ax.plot(i, VARIANTS[variant][1], "*", color="tab:red", ms=12,

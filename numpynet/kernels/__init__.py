@@ -3,6 +3,7 @@
 - `naive`: every kernel's definition as plain Python loops (small inputs; for reading, tests)
 - `im2col`: convolution as a matrix product (im2col / col2im, standard and wide layouts)
 - `product_layout`: Conv2D's product (F, n, Ho, Wq) <-> NCHW images
+- `winograd`: the transforms of Winograd's F(2x2, 3x3), Conv2D's fast path for 3x3 filters
 - `pool`: max-pooling forward and backward
 - `lrn`: local response normalisation forward and backward
 - `relu`: ReLU forward and backward into given arrays

@@ -16,6 +16,7 @@ the input's dtype; float64 inputs give the exact definition.
 import numpy as np
 
 from ..shapes import conv_output_hw, wide_length, wide_width
+from .winograd import AT, BT, output_hw, tiles
 
 # --------------------------------------------------------------------------- convolution
 
@@ -159,6 +160,88 @@ def images_to_columns(dout, D):
                 for ow in range(Wq):
                     D[f, n, oh, ow] = dout[n, f, oh, ow] if ow < dout.shape[3] else 0
     return D
+
+
+# --------------------------------------------------------------------------- Winograd F(2x2, 3x3)
+# Tile t = (n, y, z) of n's th x tw tiles covers padded rows 2y..2y+3 and columns 2z..2z+3 and
+# gives output rows 2y, 2y+1 and columns 2z, 2z+1; xi = 4a + b is a position in the 4x4 tile.
+
+def _tiles_of(N, th, tw):
+    """(n, y, z, t) for every tile, t = (n*th + y)*tw + z its column in V, M."""
+    for n in range(N):
+        for y in range(th):
+            for z in range(tw):
+                yield n, y, z, (n * th + y) * tw + z
+
+
+def winograd_input(x, pad):
+    """V[4a + b, c, t] = sum_{i, j} B^T[a, i] * xpad[n, c, 2y + i, 2z + j] * B^T[b, j]:
+    V = B^T d B for each 4x4 tile d (zero outside x)."""
+    N, C, H, W = x.shape
+    th, tw = tiles(*output_hw(H, W, pad))
+    V = np.zeros((16, C, N * th * tw), dtype=x.dtype)
+    for n, y, z, t in _tiles_of(N, th, tw):
+        for c in range(C):
+            for a in range(4):
+                for b in range(4):
+                    for i in range(4):
+                        for j in range(4):
+                            h, w = 2 * y + i - pad, 2 * z + j - pad
+                            if 0 <= h < H and 0 <= w < W:
+                                V[4 * a + b, c, t] += BT[a, i] * x[n, c, h, w] * BT[b, j]
+    return V
+
+
+def winograd_input_grad(dV, x_shape, pad):
+    """The adjoint of winograd_input: each V entry adds its gradient back onto the pixels it
+    was made of, dx[n, c, h, w] += B^T[a, i] * dV[4a + b, c, t] * B^T[b, j]."""
+    N, C, H, W = x_shape
+    th, tw = tiles(*output_hw(H, W, pad))
+    dx = np.zeros(x_shape, dtype=dV.dtype)
+    for n, y, z, t in _tiles_of(N, th, tw):
+        for c in range(C):
+            for a in range(4):
+                for b in range(4):
+                    for i in range(4):
+                        for j in range(4):
+                            h, w = 2 * y + i - pad, 2 * z + j - pad
+                            if 0 <= h < H and 0 <= w < W:
+                                dx[n, c, h, w] += BT[a, i] * dV[4 * a + b, c, t] * BT[b, j]
+    return dx
+
+
+def winograd_output(M, bias, y):
+    """y[n, f, 2y' + r, 2z + s] = bias[f] + sum_{a, b} A^T[r, a] * M[4a + b, f, t] * A^T[s, b]
+    inside y (y' the tile row): Y = A^T M A. Writes y."""
+    N, F, Ho, Wo = y.shape
+    th, tw = tiles(Ho, Wo)
+    for n, ty, tz, t in _tiles_of(N, th, tw):
+        for f in range(F):
+            for r in range(2):
+                for s in range(2):
+                    oh, ow = 2 * ty + r, 2 * tz + s
+                    if oh < Ho and ow < Wo:
+                        y[n, f, oh, ow] = bias[f] + sum(AT[r, a] * M[4 * a + b, f, t] * AT[s, b]
+                                                        for a in range(4) for b in range(4))
+    return y
+
+
+def winograd_output_grad(dout):
+    """The adjoint of winograd_output (without the bias): dM[4a + b, f, t] = sum_{r, s}
+    A^T[r, a] * dout[n, f, 2y + r, 2z + s] * A^T[s, b] over the outputs inside dout."""
+    N, F, Ho, Wo = dout.shape
+    th, tw = tiles(Ho, Wo)
+    dM = np.zeros((16, F, N * th * tw), dtype=dout.dtype)
+    for n, y, z, t in _tiles_of(N, th, tw):
+        for f in range(F):
+            for r in range(2):
+                for s in range(2):
+                    oh, ow = 2 * y + r, 2 * z + s
+                    if oh < Ho and ow < Wo:
+                        for a in range(4):
+                            for b in range(4):
+                                dM[4 * a + b, f, t] += AT[r, a] * dout[n, f, oh, ow] * AT[s, b]
+    return dM
 
 
 # --------------------------------------------------------------------------- max-pooling

@@ -6,14 +6,16 @@ Two code paths compute the same numbers (tests/test_fast_paths.py checks they ag
   equations of the Conv2D docstring, line for line, on the whole batch at once;
 - the fast path (the default): the same products, with the batch cut into chunks of images
   whose columns come from a shared workspace, the wide im2col layout for stride 1, and the
-  product moved to and from NCHW by compiled loops (`_forward_in_chunks`, `_backward_in_chunks`).
+  product moved to and from NCHW by compiled loops (`_forward_in_chunks`, `_backward_in_chunks`);
+  3x3 stride-1 layers instead by Winograd's F(2x2, 3x3), the same convolution with 2.25 times
+  fewer multiplies (kernels/winograd.py; `_forward_winograd`, `_backward_winograd`).
   Why each of these pays, with measurements: docs/PERFORMANCE.md.
 """
 
 import numpy as np
 
 from .. import backend
-from ..kernels import dispatch
+from ..kernels import dispatch, winograd
 from ..kernels.im2col import col2im, col2im_wide, im2col, im2col_wide, wide_is_fast_for
 from ..kernels.product_layout import columns_to_images, images_to_columns
 from ..memory import POOL, WORKSPACE
@@ -41,7 +43,9 @@ class Conv2D(Layer):
 
     The fast path runs the batch through in chunks of images (`chunk_bytes` of columns each),
     and stride-1 convolutions use the wide layout of kernels/im2col.py (Wq = W + 2*pad columns
-    per output row instead of Wo, the extra ones dropped). Neither changes the result.
+    per output row instead of Wo, the extra ones dropped). 3x3 stride-1 ones (AlexNet's conv3-5)
+    use Winograd's F(2x2, 3x3) instead of im2col (`winograd`; kernels/winograd.py). None of
+    these changes the result beyond rounding.
 
     Parameters (PyTorch / Caffe layout): W (F, C/G, kh, kw), b (F,).
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / fan_in); b = `bias` (default 0).
@@ -50,10 +54,12 @@ class Conv2D(Layer):
 
     chunk_bytes = 64 * 2**20       # im2col columns per chunk (at least one image's worth)
     wide_columns = True            # stride 1: im2col in the wide layout (kernels/im2col.py)
+    winograd = True                # 3x3, stride 1: Winograd's F(2x2, 3x3) (kernels/winograd.py)
     workspace = WORKSPACE          # scratch matrices, shared by every layer (numpynet/memory.py)
     can_skip_input_grad = True     # backward(dout, input_grad=False) is supported
 
     x = None                       # the input, kept by forward for backward
+    U = None                       # Winograd: the transformed filters, kept likewise
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1,
                  name=None, rng=None, weight_std=None, bias=0.0):
@@ -98,8 +104,11 @@ class Conv2D(Layer):
 
     def forward(self, x, train=True):
         self._check_input(x)
+        self.U = None
         if dispatch.kernels() == "reference":
             y = self._forward_reference(x)
+        elif self._uses_winograd(x):
+            y = self._forward_winograd(x, train)
         else:
             y = self._forward_in_chunks(x)
         self.x = x if train else None          # (not cols: backward recomputes them)
@@ -112,6 +121,8 @@ class Conv2D(Layer):
             raise self._error("backward needs a forward(x, train=True) first")
         if dispatch.kernels() == "reference":
             dx = self._backward_reference(dout, input_grad)
+        elif self._uses_winograd(self.x):
+            dx = self._backward_winograd(dout, input_grad)
         else:
             dx = self._backward_in_chunks(dout, input_grad)
         self.x = None
@@ -221,8 +232,11 @@ class Conv2D(Layer):
         N, C, _, _ = x_shape
         _, _, Ho, _ = self.output_shape(x_shape)
         kh, kw = self.kernel_size
-        per_image = C * kh * kw * Ho * self._row_width(x_shape, wide) * itemsize
-        step = max(1, min(N, self.chunk_bytes // per_image))
+        return self._image_ranges(N, C * kh * kw * Ho * self._row_width(x_shape, wide) * itemsize)
+
+    def _image_ranges(self, N, bytes_per_image):
+        """[lo, hi) ranges of the N images, `chunk_bytes` // bytes_per_image (at least 1) each."""
+        step = max(1, min(N, self.chunk_bytes // bytes_per_image))
         return [(lo, min(N, lo + step)) for lo in range(0, N, step)]
 
     def _planes(self, x_shape, wide, dtype, xp):
@@ -256,3 +270,75 @@ class Conv2D(Layer):
             result = col2im(dcols, dx.shape, kh, kw, s, p, out=dx)
         if result is not dx:                                   # (GPU kernels return a new array)
             dx[...] = result
+
+    # ----------------------------------------------------------------- the fast path: Winograd
+
+    def _uses_winograd(self, x):
+        """3x3 filters, stride 1, and compiled transforms for arrays like x (not on a GPU)."""
+        return (self.winograd and self.kernel_size == (3, 3) and self.stride == 1
+                and winograd.is_fast_for(x))
+
+    def _winograd_chunks(self, x_shape, itemsize):
+        """Image ranges whose V (16, C, T) and M (16, F, T) each fit in `chunk_bytes`."""
+        N, C, H, W = x_shape
+        th, tw = winograd.tiles(*winograd.output_hw(H, W, self.padding))
+        per_image = 16 * max(C, self.out_channels) * th * tw * itemsize
+        return self._image_ranges(N, per_image)
+
+    def _tile_matrices(self, name, rows, x_chunk, dtype):
+        """A (16, rows, T) workspace array for the T tiles of the images in x_chunk."""
+        N, _, H, W = x_chunk.shape
+        th, tw = winograd.tiles(*winograd.output_hw(H, W, self.padding))
+        return self.workspace.get(name, (16, rows, N * th * tw), dtype, np)
+
+    def _forward_winograd(self, x, train):
+        """y by Winograd's F(2x2, 3x3): per chunk V = B^T d B, M[xi] = U[xi] @ V[xi] per group,
+        y = A^T M A + b (kernels/winograd.py)."""
+        W, b = self.params["W"], self.params["b"]
+        N, F, Ho, Wo = self.output_shape(x.shape)
+        y = POOL.empty((N, F, Ho, Wo), np.result_type(x.dtype, W.dtype), np)
+        U = winograd.filter_transform(W)                        # (16, F, C/G)
+        self.U = U if train else None                           # kept for backward
+        for lo, hi in self._winograd_chunks(x.shape, x.dtype.itemsize):
+            V = winograd.input_transform(x[lo:hi], self.padding,
+                                         out=self._tile_matrices("cols", self.in_channels,
+                                                                 x[lo:hi], x.dtype))
+            M = self._tile_matrices("out", F, x[lo:hi], y.dtype)  # (16, F, T)
+            for xi in range(16):
+                for U_g, V_g, M_g in zip(self._split(U[xi]), self._split(V[xi]),
+                                         self._split(M[xi])):
+                    np.matmul(U_g, V_g, out=M_g)
+            winograd.output_transform(M, b, y[lo:hi])
+        return y
+
+    def _backward_winograd(self, dout, input_grad):
+        """Per chunk: V again, dM = A dY A^T, dU[xi] += dM[xi] @ V[xi]^T, and for dL/dx
+        dV[xi] = U[xi]^T @ dM[xi] (into V's memory), dx = B dV B^T summed over the tiles;
+        finally dW = G^T dU G."""
+        x, W = self.x, self.params["W"]
+        F, pad = self.out_channels, self.padding
+        dtype = np.result_type(dout.dtype, x.dtype)
+        U = self.U if self.U is not None else winograd.filter_transform(W)
+        dU = np.zeros(U.shape, dtype=dtype)
+        dx = POOL.empty(x.shape, np.result_type(dout.dtype, W.dtype), np) if input_grad else None
+        for lo, hi in self._winograd_chunks(x.shape, x.dtype.itemsize):
+            V = winograd.input_transform(x[lo:hi], pad, out=self._tile_matrices(
+                "cols", self.in_channels, x[lo:hi], x.dtype))   # recomputed, (16, C, T)
+            dM = winograd.output_grad_transform(dout[lo:hi], out=self._tile_matrices(
+                "D", F, x[lo:hi], dout.dtype))                  # (16, F, T)
+            for xi in range(16):
+                self._add_weight_gradient(dM[xi], V[xi], dU[xi], np)
+            if input_grad:
+                for xi in range(16):
+                    for U_g, dM_g, dV_g in zip(self._split(U[xi]), self._split(dM[xi]),
+                                               self._split(V[xi])):
+                        np.matmul(U_g.T, dM_g, out=dV_g)
+                dx_chunk = dx[lo:hi]
+                result = winograd.input_grad_transform(V, dx_chunk.shape, pad, out=dx_chunk)
+                if result is not dx_chunk:                     # (it could not write there)
+                    dx_chunk[...] = result
+        dW = self._grad_array("W", W.shape, dtype, np)
+        dW[...] = winograd.filter_grad_transform(dU)
+        self.grads["W"], self.grads["b"] = dW, dout.sum(axis=(0, 2, 3))
+        self.U = None
+        return dx

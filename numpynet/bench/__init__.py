@@ -14,7 +14,9 @@ What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a rando
   a shared machine slows both; the CPU s column (process CPU time per step, all threads) is
   less disturbed by other programs than the wall clock.
 - per layer: forward and backward time, share of the step, GFLOP/s; inside the convolutions,
-  the time spent in im2col/col2im (both layouts, see kernels/im2col.py).
+  the time spent in im2col/col2im (both layouts, see kernels/im2col.py) and in the Winograd
+  transforms of the 3x3 layers (kernels/winograd.py; their GFLOP/s count the direct
+  convolution's multiply-adds, so they can pass the matrix-product peak).
 - achieved GFLOP/s against the machine's matrix-product peak, measured in the same run as a
   4096 x 4096 float32 `A @ B`.
 - `--memory`: the peak resident memory of a training step, for each framework in a fresh

@@ -99,11 +99,15 @@ def layer_times_table(net, times, flops, torch_times=None):
             f"{name} {1000 * sum(sum(times.get(k, [])) for k in keys) / per_step:.0f} ms "
             f"({share(*keys):.1f}%)" for name, *keys in outside)
             + f", the rest {100 - share(*layers, *[k for _, *ks in outside for k in ks]):.1f}%")
-    inside = [name for name in ("im2col", "col2im") if (name, "kernel") in times]
+    inside = [name for name in ("im2col", "col2im", "Winograd transforms")
+              if (name, "kernel") in times]
     if inside:
         lines.append("  inside Conv2D: " + ", ".join(
             f"{name} {1000 * sum(times[name, 'kernel']) / per_step:.0f} ms "
             f"({share((name, 'kernel')):.1f}%)" for name in inside))
+    if ("Winograd transforms", "kernel") in times:
+        lines.append("  (3x3 layers by Winograd's F(2x2, 3x3): their GFLOP/s count the direct "
+                     "convolution's multiply-adds, 2.25x the ones done)")
     lines.append(f"  (instrumented steps: {1000 * steps / per_step:.0f} ms each on average; "
                  f"shares are of their total)")
     return "\n".join(lines)

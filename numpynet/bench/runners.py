@@ -17,7 +17,9 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 
 # kernel name (numpynet.kernels.dispatch) -> the row it is counted in
 CONV_KERNELS = {"im2col": "im2col", "im2col_wide": "im2col",
-                "col2im": "col2im", "col2im_wide": "col2im"}
+                "col2im": "col2im", "col2im_wide": "col2im",
+                **{f"winograd_{name}": "Winograd transforms"
+                   for name in ("input", "output", "output_grad", "input_grad")}}
 
 
 def build_alexnet(args):
@@ -92,8 +94,8 @@ def timed(clock, times, fn, key):
 
 def conv_kernel_timer(clock, times):
     """A dispatch.instrument wrapper: the im2col and col2im kernels (both layouts, see
-    kernels/im2col.py) timed into times[('im2col', 'kernel')] and times[('col2im', 'kernel')];
-    every other kernel runs untimed."""
+    kernels/im2col.py) and the Winograd transforms (kernels/winograd.py) timed into
+    times[(row, 'kernel')], row as in CONV_KERNELS; every other kernel runs untimed."""
     def wrapper(name, fn, *args, **kwargs):
         if name not in CONV_KERNELS:
             return fn(*args, **kwargs)

@@ -22,12 +22,36 @@ from numpynet.memory import ArrayPool, Workspace
 from numpynet.models import INPUT_SHAPE, alexnet
 
 
-def _train_step(net, x, labels):
-    loss = nn.SoftmaxCrossEntropy()
-    value = loss.forward(net.forward(x), labels)
-    net.backward(loss.backward(), input_grad=False)
-    nn.SGD(net).step()
-    return value, {f"{l.name}.{k}": g.copy() for l, k, _, g in net.parameters()}
+def _fast_and_reference_steps(fast_net, ref_net, x, labels):
+    """One training step of each net, fast_net with the fast kernels and ref_net with the
+    reference ones: [(loss, grads), (loss, grads)].
+
+    Max-pooling sends each window's gradient to its largest input. Where two inputs of a
+    window are within float32 rounding of each other, the two paths (whose sums round
+    differently, e.g. Winograd against im2col) can pick different ones, and a whole gradient
+    entry moves: at batch 2, one such tie in pool5 changed conv5.W's gradient by 18% (with
+    one BLAS thread). So the reference's backward takes the fast path's choices, once they are
+    checked to differ in one window in 1000 at most: what is compared is the arithmetic, not
+    the ties. (Both paths' choices are tested equal where there are no ties:
+    tests/test_kernels.py.)"""
+    results, losses = [], []
+    for net, kind in ((fast_net, "fast"), (ref_net, "reference")):
+        with dispatch.using(kind):
+            loss = nn.SoftmaxCrossEntropy()
+            results.append([loss.forward(net.forward(x), labels)])
+            losses.append(loss)
+    for fast_layer, ref_layer in zip(fast_net.layers, ref_net.layers):
+        if isinstance(fast_layer, nn.MaxPool2D):
+            ties = int((fast_layer.arg != ref_layer.arg).sum())      # rare: 1 of 18432 seen
+            assert ties <= fast_layer.arg.size // 1000, f"{fast_layer.name}: {ties} windows differ"
+            ref_layer.arg = fast_layer.arg.copy()
+    for net, kind, loss, result in zip((fast_net, ref_net), ("fast", "reference"), losses,
+                                       results):
+        with dispatch.using(kind):
+            net.backward(loss.backward(), input_grad=False)
+            nn.SGD(net).step()
+        result.append({f"{l.name}.{k}": g.copy() for l, k, _, g in net.parameters()})
+    return results
 
 
 def _assert_close(a, b, name, rtol=2e-4):
@@ -41,9 +65,8 @@ def test_whole_alexnet_fast_equals_reference(rng):
     x = rng.standard_normal((2, *INPUT_SHAPE), dtype=np.float32) * 64
     labels = np.array([3, 997])
     fast_net, ref_net = alexnet(1000, seed=0), alexnet(1000, seed=0)   # same weights, masks
-    fast_loss, fast_grads = _train_step(fast_net, x, labels)
-    with dispatch.using("reference"):
-        ref_loss, ref_grads = _train_step(ref_net, x, labels)
+    (fast_loss, fast_grads), (ref_loss, ref_grads) = _fast_and_reference_steps(
+        fast_net, ref_net, x, labels)
     assert fast_loss == pytest.approx(ref_loss, rel=1e-5)
     for key, g in ref_grads.items():
         assert fast_grads[key].dtype == np.float32
@@ -57,10 +80,10 @@ def test_whole_batchnorm_alexnet_fast_equals_reference(rng):
     x = rng.standard_normal((2, *INPUT_SHAPE), dtype=np.float32) * 64
     labels = np.array([3, 7])
     fast_net, ref_net = (alexnet(10, preset="batchnorm", seed=0) for _ in range(2))
-    fast_loss, fast_grads = _train_step(fast_net, x, labels)
+    (fast_loss, fast_grads), (ref_loss, ref_grads) = _fast_and_reference_steps(
+        fast_net, ref_net, x, labels)
     fast_logits = fast_net.forward(x, train=False)
     with dispatch.using("reference"):
-        ref_loss, ref_grads = _train_step(ref_net, x, labels)
         ref_logits = ref_net.forward(x, train=False)
     assert fast_loss == pytest.approx(ref_loss, rel=1e-5)
     _assert_close(fast_logits, ref_logits, "logits (running statistics)")

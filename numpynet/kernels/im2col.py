@@ -29,8 +29,11 @@ im2col is a memcpy, col2im one vectorised add, per row and image. Columns with o
 ordinary ones; the kw - 1 others per output row are "wrap-around" windows that straddle two
 rows of the image. The products compute them too (Wp/Wo - 1 more multiply-adds: 15% for 13 x 13
 maps and 3 x 3 filters), and Conv2D drops them from the output and gives them a zero gradient
-(kernels/product_layout.py), so that they add nothing to dW or dx. Why: on a CPU the copies are
-bandwidth-bound and the products are not (figures in docs/PERFORMANCE.md).
+(kernels/product_layout.py), so that they add nothing to dW or dx. The trade: faster copies for
+more multiply-adds. It paid while the standard im2col was a strided gather; now that it copies
+each window row as one contiguous run (from the phase planes below), the standard layout is the
+faster one in AlexNet's training step, and Conv2D uses the wide one only when asked
+(`Conv2D.wide_columns`; figures in docs/PERFORMANCE.md).
 
 Three implementations of each function, declared once below with `dispatch.kernel`:
 - `numpynet.kernels.naive`: the definition as plain loops, for reading and for tests.

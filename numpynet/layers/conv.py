@@ -5,8 +5,9 @@ Two code paths compute the same numbers (tests/test_fast_paths.py checks they ag
 - the reference path (`NUMPYNET_KERNELS=reference`, or `kernels.dispatch.use_kernels`): the
   equations of the Conv2D docstring, line for line, on the whole batch at once;
 - the fast path (the default): the same products, with the batch cut into chunks of images
-  whose columns come from a shared workspace, the wide im2col layout for stride 1, and the
-  product moved to and from NCHW by compiled loops (`_forward_in_chunks`, `_backward_in_chunks`);
+  whose columns come from a shared workspace (optionally in the wide im2col layout for stride
+  1, `wide_columns`), and the product moved to and from NCHW by compiled loops
+  (`_forward_in_chunks`, `_backward_in_chunks`);
   3x3 stride-1 layers instead by Winograd's F(2x2, 3x3), the same convolution with 2.25 times
   fewer multiplies (kernels/winograd.py; `_forward_winograd`, `_backward_winograd`).
   Why each of these pays, with measurements: docs/PERFORMANCE.md.
@@ -41,11 +42,12 @@ class Conv2D(Layer):
     its input, which the previous layer produced anyway (the columns of a whole batch are large:
     conv1's are 363 x 128*55*55 floats, 560 MB, at batch 128).
 
-    The fast path runs the batch through in chunks of images (`chunk_bytes` of columns each),
-    and stride-1 convolutions use the wide layout of kernels/im2col.py (Wq = W + 2*pad columns
-    per output row instead of Wo, the extra ones dropped). 3x3 stride-1 ones (AlexNet's conv3-5)
-    use Winograd's F(2x2, 3x3) instead of im2col (`winograd`; kernels/winograd.py). None of
-    these changes the result beyond rounding.
+    The fast path runs the batch through in chunks of images (`chunk_bytes` of columns each).
+    With `wide_columns = True`, stride-1 convolutions use the wide layout of kernels/im2col.py
+    (Wq = W + 2*pad columns per output row instead of Wo, the extra ones dropped): off by
+    default, as the step measured 3-5% faster without it (docs/PERFORMANCE.md). 3x3 stride-1
+    ones (AlexNet's conv3-5) use Winograd's F(2x2, 3x3) instead of im2col (`winograd`;
+    kernels/winograd.py). None of these changes the result beyond rounding.
 
     Parameters (PyTorch / Caffe layout): W (F, C/G, kh, kw), b (F,).
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / fan_in); b = `bias` (default 0).
@@ -53,7 +55,7 @@ class Conv2D(Layer):
     """
 
     chunk_bytes = 64 * 2**20       # im2col columns per chunk (at least one image's worth)
-    wide_columns = True            # stride 1: im2col in the wide layout (kernels/im2col.py)
+    wide_columns = False           # stride 1: im2col in the wide layout (kernels/im2col.py)
     winograd = True                # 3x3, stride 1: Winograd's F(2x2, 3x3) (kernels/winograd.py)
     workspace = WORKSPACE          # scratch matrices, shared by every layer (numpynet/memory.py)
     can_skip_input_grad = True     # backward(dout, input_grad=False) is supported

@@ -34,24 +34,23 @@ def _fast_and_reference_steps(fast_net, ref_net, x, labels):
     checked to differ in one window in 1000 at most: what is compared is the arithmetic, not
     the ties. (Both paths' choices are tested equal where there are no ties:
     tests/test_kernels.py.)"""
-    results, losses = [], []
-    for net, kind in ((fast_net, "fast"), (ref_net, "reference")):
+    runs = [(fast_net, "fast", nn.SoftmaxCrossEntropy()),
+            (ref_net, "reference", nn.SoftmaxCrossEntropy())]
+    values, grads = [], []
+    for net, kind, loss in runs:
         with dispatch.using(kind):
-            loss = nn.SoftmaxCrossEntropy()
-            results.append([loss.forward(net.forward(x), labels)])
-            losses.append(loss)
+            values.append(loss.forward(net.forward(x), labels))
     for fast_layer, ref_layer in zip(fast_net.layers, ref_net.layers):
         if isinstance(fast_layer, nn.MaxPool2D):
             ties = int((fast_layer.arg != ref_layer.arg).sum())      # rare: 1 of 18432 seen
             assert ties <= fast_layer.arg.size // 1000, f"{fast_layer.name}: {ties} windows differ"
             ref_layer.arg = fast_layer.arg.copy()
-    for net, kind, loss, result in zip((fast_net, ref_net), ("fast", "reference"), losses,
-                                       results):
+    for net, kind, loss in runs:
         with dispatch.using(kind):
             net.backward(loss.backward(), input_grad=False)
             nn.SGD(net).step()
-        result.append({f"{l.name}.{k}": g.copy() for l, k, _, g in net.parameters()})
-    return results
+        grads.append({f"{l.name}.{k}": g.copy() for l, k, _, g in net.parameters()})
+    return list(zip(values, grads))
 
 
 def _assert_close(a, b, name, rtol=2e-4):

@@ -34,7 +34,7 @@ zero. The products are Conv2D's (layers/conv.py); here are the transforms:
 - `filter_transform`, `filter_grad_transform`: NumPy only (the filters are small);
 - `input_transform`, `output_transform`, `output_grad_transform`, `input_grad_transform`: a
   vectorised reference (`*_reference`, array code) and a Numba kernel (`*_numba`, parallel over
-  the (image, channel) or (image, filter) planes), tested equal (tests/test_winograd.py).
+  the channels or filters), tested equal (tests/test_winograd.py).
 
 Its float32 error is a few times direct convolution's (the transforms add up to 9 inputs
 before a product): docs/PERFORMANCE.md has the measurement and the speed.
@@ -187,93 +187,107 @@ def _a(y0, y1):
     return y0, y0 + y1, y0 - y1, -y1
 
 
+# Each kernel runs in parallel over channels (or filters) and, inside a task, over the images:
+# a task then reads and writes whole rows V[xi, c, :] (M[xi, f, :]) front to back, and its
+# scratch is allocated once, not once per 13 x 13 plane. The 4x4 transforms are done as two
+# 1-d ones, first across the four rows of a tile row for the whole padded width at once (one
+# vector loop; tiles overlap by two columns, so this is done once per column, not per tile),
+# then along each tile's four columns.
+
 @numba.njit(parallel=True, cache=True)
 def _input_transform_kernel(x, pad, th, tw, V):
     N, C, H, W = x.shape
-    for task in numba.prange(N * C):                  # one (image, channel) plane per task
-        n, c = task // C, task % C
-        d = np.zeros((2 * th + 2, 2 * tw + 2), dtype=V.dtype)     # the padded plane
-        d[pad:pad + H, pad:pad + W] = x[n, c]
-        # d B for the 4 columns of every tile column j, on every row once: a row belongs to
-        # two tiles (tiles overlap by two rows), so this halves the row transforms
-        dB = np.empty((2 * th + 2, tw, 4), dtype=V.dtype)
-        for r in range(2 * th + 2):
-            for j in range(tw):
-                s = 2 * j
-                dB[r, j, 0], dB[r, j, 1], dB[r, j, 2], dB[r, j, 3] = _bt(d[r, s], d[r, s + 1],
-                                                                         d[r, s + 2], d[r, s + 3])
-        for i in range(th):                           # B^T (d B): each column of each tile
-            r = 2 * i
-            for j in range(tw):
-                t = (n * th + i) * tw + j
-                for k in range(4):
-                    v0, v1, v2, v3 = _bt(dB[r, j, k], dB[r + 1, j, k], dB[r + 2, j, k],
-                                         dB[r + 3, j, k])
-                    V[k, c, t], V[4 + k, c, t], V[8 + k, c, t], V[12 + k, c, t] = v0, v1, v2, v3
+    for c in numba.prange(C):                         # one channel per task, every image
+        d = np.zeros((2 * th + 2, 2 * tw + 2), dtype=V.dtype)     # a padded plane
+        BtD = np.empty((4, 2 * tw + 2), dtype=V.dtype)            # B^T d of one tile row
+        for n in range(N):
+            d[pad:pad + H, pad:pad + W] = x[n, c]
+            for i in range(th):
+                r, t0 = 2 * i, (n * th + i) * tw
+                for w in range(2 * tw + 2):          # B^T d: the tile row's 4 rows, every column
+                    BtD[0, w], BtD[1, w], BtD[2, w], BtD[3, w] = _bt(d[r, w], d[r + 1, w],
+                                                                     d[r + 2, w], d[r + 3, w])
+                for k in range(4):                    # (B^T d) B: each tile's 4 columns
+                    for j in range(tw):
+                        s = 2 * j
+                        v0, v1, v2, v3 = _bt(BtD[k, s], BtD[k, s + 1], BtD[k, s + 2],
+                                             BtD[k, s + 3])
+                        V[4 * k, c, t0 + j], V[4 * k + 1, c, t0 + j] = v0, v1
+                        V[4 * k + 2, c, t0 + j], V[4 * k + 3, c, t0 + j] = v2, v3
 
 
 @numba.njit(parallel=True, cache=True)
 def _output_transform_kernel(M, bias, th, tw, y):
     N, F, Ho, Wo = y.shape
-    for task in numba.prange(N * F):                  # one (image, filter) plane per task
-        n, f = task // F, task % F
-        AtM = np.empty((2, 4), dtype=M.dtype)
-        for i in range(th):
-            for j in range(tw):
-                t = (n * th + i) * tw + j
-                for k in range(4):                    # A^T M: each column of the tile
-                    AtM[0, k], AtM[1, k] = _at(M[k, f, t], M[4 + k, f, t], M[8 + k, f, t],
-                                               M[12 + k, f, t])
-                for r in range(2):                    # (A^T M) A: each row, inside y only
-                    y0, y1 = _at(AtM[r, 0], AtM[r, 1], AtM[r, 2], AtM[r, 3])
-                    oh, ow = 2 * i + r, 2 * j
-                    if oh < Ho:
-                        y[n, f, oh, ow] = y0 + bias[f]
-                        if ow + 1 < Wo:
-                            y[n, f, oh, ow + 1] = y1 + bias[f]
+    for f in numba.prange(F):                         # one filter per task, every image
+        AtM = np.empty((2, 4, tw), dtype=M.dtype)     # A^T M of one tile row
+        Y = np.empty((2 * th, 2 * tw), dtype=M.dtype)  # one output plane, odd sizes rounded up
+        for n in range(N):
+            for i in range(th):
+                t0 = (n * th + i) * tw
+                for k in range(4):                    # A^T M: each column of each tile
+                    for j in range(tw):
+                        AtM[0, k, j], AtM[1, k, j] = _at(M[k, f, t0 + j], M[4 + k, f, t0 + j],
+                                                         M[8 + k, f, t0 + j],
+                                                         M[12 + k, f, t0 + j])
+                for r in range(2):                    # (A^T M) A: each row of each tile
+                    for j in range(tw):
+                        y0, y1 = _at(AtM[r, 0, j], AtM[r, 1, j], AtM[r, 2, j], AtM[r, 3, j])
+                        Y[2 * i + r, 2 * j], Y[2 * i + r, 2 * j + 1] = y0, y1
+            for oh in range(Ho):                      # inside y only, plus the bias
+                for ow in range(Wo):
+                    y[n, f, oh, ow] = Y[oh, ow] + bias[f]
 
 
 @numba.njit(parallel=True, cache=True)
 def _output_grad_transform_kernel(dout, th, tw, dM):
     N, F, Ho, Wo = dout.shape
-    zero = dout.dtype.type(0)
-    for task in numba.prange(N * F):
-        n, f = task // F, task % F
-        dYAt = np.empty((2, 4), dtype=dM.dtype)
-        for i in range(th):
-            for j in range(tw):
-                t = (n * th + i) * tw + j
-                for r in range(2):                    # dY A^T: each row (zero outside dout)
-                    oh, ow = 2 * i + r, 2 * j
-                    dy0 = dout[n, f, oh, ow] if oh < Ho else zero
-                    dy1 = dout[n, f, oh, ow + 1] if oh < Ho and ow + 1 < Wo else zero
-                    dYAt[r, 0], dYAt[r, 1], dYAt[r, 2], dYAt[r, 3] = _a(dy0, dy1)
+    for f in numba.prange(F):
+        dY = np.zeros((2 * th, 2 * tw), dtype=dM.dtype)    # dL/dy, zero beyond Ho, Wo
+        dYAt = np.empty((2, 4, tw), dtype=dM.dtype)        # dY A^T of one tile row
+        for n in range(N):
+            dY[:Ho, :Wo] = dout[n, f]
+            for i in range(th):
+                t0 = (n * th + i) * tw
+                for r in range(2):                    # dY A^T: each row of each tile
+                    for j in range(tw):
+                        (dYAt[r, 0, j], dYAt[r, 1, j],
+                         dYAt[r, 2, j], dYAt[r, 3, j]) = _a(dY[2 * i + r, 2 * j],
+                                                            dY[2 * i + r, 2 * j + 1])
                 for k in range(4):                    # A (dY A^T): each column
-                    m0, m1, m2, m3 = _a(dYAt[0, k], dYAt[1, k])
-                    dM[k, f, t], dM[4 + k, f, t], dM[8 + k, f, t], dM[12 + k, f, t] = m0, m1, m2, m3
+                    for j in range(tw):
+                        m0, m1, m2, m3 = _a(dYAt[0, k, j], dYAt[1, k, j])
+                        dM[k, f, t0 + j], dM[4 + k, f, t0 + j] = m0, m1
+                        dM[8 + k, f, t0 + j], dM[12 + k, f, t0 + j] = m2, m3
 
 
 @numba.njit(parallel=True, cache=True)
 def _input_grad_transform_kernel(dV, pad, th, tw, dx):
     N, C, H, W = dx.shape
-    for task in numba.prange(N * C):
-        n, c = task // C, task % C
-        dd = np.zeros((2 * th + 2, 2 * tw + 2), dtype=dV.dtype)    # dL/d(padded plane)
-        BdV = np.empty((4, 4), dtype=dV.dtype)
-        for i in range(th):
-            for j in range(tw):
-                r, s, t = 2 * i, 2 * j, (n * th + i) * tw + j
-                for k in range(4):                    # B dV: each column
-                    BdV[0, k], BdV[1, k], BdV[2, k], BdV[3, k] = _b(dV[k, c, t], dV[4 + k, c, t],
-                                                                    dV[8 + k, c, t],
-                                                                    dV[12 + k, c, t])
-                for k in range(4):                    # (B dV) B^T: each row, added in place
-                    e0, e1, e2, e3 = _b(BdV[k, 0], BdV[k, 1], BdV[k, 2], BdV[k, 3])
-                    dd[r + k, s] += e0
-                    dd[r + k, s + 1] += e1
-                    dd[r + k, s + 2] += e2
-                    dd[r + k, s + 3] += e3
-        dx[n, c] = dd[pad:pad + H, pad:pad + W]
+    for c in numba.prange(C):
+        dd = np.empty((2 * th + 2, 2 * tw + 2), dtype=dV.dtype)   # dL/d(padded plane)
+        dBtD = np.empty((4, 2 * tw + 2), dtype=dV.dtype)           # dL/d(B^T d), a tile row
+        for n in range(N):
+            dd[...] = 0
+            for i in range(th):
+                r, t0 = 2 * i, (n * th + i) * tw
+                dBtD[...] = 0
+                for k in range(4):                    # adjoint of (B^T d) B: tiles overlap
+                    for j in range(tw):               # by two columns, so their parts add
+                        s = 2 * j
+                        e0, e1, e2, e3 = _b(dV[4 * k, c, t0 + j], dV[4 * k + 1, c, t0 + j],
+                                            dV[4 * k + 2, c, t0 + j], dV[4 * k + 3, c, t0 + j])
+                        dBtD[k, s] += e0
+                        dBtD[k, s + 1] += e1
+                        dBtD[k, s + 2] += e2
+                        dBtD[k, s + 3] += e3
+                for w in range(2 * tw + 2):           # adjoint of B^T d, added in place
+                    p0, p1, p2, p3 = _b(dBtD[0, w], dBtD[1, w], dBtD[2, w], dBtD[3, w])
+                    dd[r, w] += p0
+                    dd[r + 1, w] += p1
+                    dd[r + 2, w] += p2
+                    dd[r + 3, w] += p3
+            dx[n, c] = dd[pad:pad + H, pad:pad + W]
 
 
 def _out(out, shape, dtype):

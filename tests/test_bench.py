@@ -30,6 +30,7 @@ def test_bench_prints_its_tables():
     out = done.stdout
     for text in ("matrix-product peak", "training step", "inference", "img/s", "GFLOP/s",
                  "numpynet's first step", "per layer", "conv1", "norm2", "fc8", "inside Conv2D",
+                 "CPU ms", "cores",
                  "peak memory while training", "numpynet   peak"):
         assert text in out, f"{text!r} missing from:\n{out}"
     try:
@@ -119,11 +120,39 @@ def test_restart_environment_sets_the_thread_variables(monkeypatch):
 def test_conv_kernels_are_timed_through_the_dispatch_hook():
     """The im2col/col2im rows come from dispatch.instrument, not from patching layers.conv:
     both layouts count in one row, other kernels run untimed, results pass through."""
-    times = {}
+    times, cpu = {}, {}
     wide = dispatch.Kernel("im2col_wide", reference=lambda x, k: x * k)   # not registered
     relu = dispatch.Kernel("relu_forward", reference=lambda x: max(x, 0))
-    with dispatch.instrument(runners.conv_kernel_timer(Clock("cpu"), times)):
+    with dispatch.instrument(runners.conv_kernel_timer(Clock("cpu"), times, cpu)):
         assert wide(3, 2) == 6 and wide(1, 5) == 5
         assert relu(-1) == 0
     assert list(times) == [("im2col", "kernel")] and len(times["im2col", "kernel"]) == 2
+    assert list(cpu) == [("im2col", "kernel")] and len(cpu["im2col", "kernel"]) == 2
     assert wide(2, 2) == 4 and len(times["im2col", "kernel"]) == 2      # hook gone
+
+
+def test_timed_records_the_process_cpu_time_of_each_call():
+    times, cpu = {}, {}
+    busy = runners.timed(Clock("cpu"), times, lambda: sum(i * i for i in range(200_000)),
+                         ("busy", "forward"), cpu)
+    busy()
+    assert cpu["busy", "forward"][0] > 0
+    # one thread computing: its CPU time is about its wall time (never twice it)
+    assert cpu["busy", "forward"][0] < 2 * times["busy", "forward"][0] + 0.01
+
+
+def test_layer_table_shows_cores_as_cpu_over_wall():
+    """cores = the layer's CPU time / its wall time, over forward and backward together."""
+    from numpynet.bench.report import layer_times_table
+    from numpynet.layers import ReLU, Sequential
+    net = Sequential(ReLU(name="relu1"), ReLU(name="relu2"))
+    times = {("relu1", "forward"): [0.010], ("relu1", "backward"): [0.030],
+             ("relu2", "forward"): [0.020], ("relu2", "backward"): [0.020],
+             ("step", "total"): [0.100]}
+    cpu = {("relu1", "forward"): [0.020], ("relu1", "backward"): [0.060],
+           ("relu2", "forward"): [0.020], ("relu2", "backward"): [0.020]}
+    table = layer_times_table(net, times, {"relu1": (0, 0), "relu2": (0, 0)}, cpu=cpu)
+    rows = {line.split()[0]: line.split() for line in table.splitlines()}
+    assert rows["relu1"][-2:] == ["80.0", "2.00"]        # 20 + 60 ms of CPU in 40 ms
+    assert rows["relu2"][-2:] == ["40.0", "1.00"]
+    assert "cores" not in layer_times_table(net, times, {"relu1": (0, 0), "relu2": (0, 0)})

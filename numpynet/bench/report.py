@@ -58,19 +58,28 @@ def overall_table(results, batch, flops, peak):
     return "\n".join(lines)
 
 
-def layer_times_table(net, times, flops, torch_times=None):
-    """Per layer: forward, backward (ms, medians), share of the step, GFLOP/s, and PyTorch's.
-    Shares are of the same instrumented steps (sum of the layer's times / sum of the steps'),
-    so that a busy spell of the machine cannot push them past 100%."""
+def layer_times_table(net, times, flops, torch_times=None, cpu=None):
+    """Per layer: forward, backward (ms, medians), share of the step, GFLOP/s, the process CPU
+    time of forward + backward and how many cores that kept busy (CPU / wall: 2 on 2 cores is
+    every thread working or spinning, 1 a single thread, or threads waiting on each other), and
+    PyTorch's times. Shares are of the same instrumented steps (sum of the layer's times / sum
+    of the steps'), so that a busy spell of the machine cannot push them past 100%."""
     def ms(key, source):
         return 1000 * statistics.median(source[key]) if key in source else 0.0
 
     steps = sum(times["step", "total"])
+    cpu = cpu or {}
 
     def share(*keys):
         return 100 * sum(sum(times.get(key, [])) for key in keys) / steps
 
+    def cores(*keys):
+        wall = sum(sum(times.get(key, [])) for key in keys)
+        return sum(sum(cpu.get(key, [])) for key in keys) / wall if wall else 0.0
+
     head = f"  {'layer':<9}{'fwd ms':>9}{'bwd ms':>9}{'% step':>8}{'GFLOP/s':>9}"
+    if cpu:
+        head += f"{'CPU ms':>9}{'cores':>7}"
     if torch_times:
         head += f" |{'torch fwd':>10}{'bwd':>9}{'speed':>7}"
     lines = [head]
@@ -81,6 +90,8 @@ def layer_times_table(net, times, flops, torch_times=None):
         total_flops = sum(flops[layer.name])
         gflops = f"{total_flops / ((f + b) / 1000) / 1e9:>9.0f}" if total_flops else " " * 9
         line = f"  {layer.name:<9}{f:>9.1f}{b:>9.1f}{share(*keys):>7.1f}%{gflops}"
+        if cpu:
+            line += f"{ms(keys[0], cpu) + ms(keys[1], cpu):>9.1f}{cores(*keys):>7.2f}"
         if torch_times:
             tf, tb = ms(keys[0], torch_times), ms(keys[1], torch_times)
             line += f" |{tf:>10.1f}{tb:>9.1f}{(tf + tb) / max(f + b, 1e-9):>6.2f}x"
@@ -104,7 +115,8 @@ def layer_times_table(net, times, flops, torch_times=None):
     if inside:
         lines.append("  inside Conv2D: " + ", ".join(
             f"{name} {1000 * sum(times[name, 'kernel']) / per_step:.0f} ms "
-            f"({share((name, 'kernel')):.1f}%)" for name in inside))
+            f"({share((name, 'kernel')):.1f}%"
+            + (f", {cores((name, 'kernel')):.2f} cores)" if cpu else ")") for name in inside))
     if ("Winograd transforms", "kernel") in times:
         lines.append("  (3x3 layers by Winograd's F(2x2, 3x3): their GFLOP/s count the direct "
                      "convolution's multiply-adds, 2.25x the ones done)")
@@ -128,10 +140,11 @@ def report_speed(runners, args, clock, peak):
             print(f"  numpynet's first step: {first:.2f} s (includes Numba compilation or "
                   f"cache loading: {first - step:.2f} s more than later steps)")
         if args.layers and (train or args.eval):
-            times, torch_times = layer_times(runners, args, clock, train)
+            times, cpu, torch_times = layer_times(runners, args, clock, train)
             print(f"\nper layer ({'training step' if train else 'inference'}, medians of "
-                  f"{args.repeats}; % of numpynet's step; speed = PyTorch time / numpynet time):")
-            print(layer_times_table(net, times, flops, torch_times))
+                  f"{args.repeats}; % of numpynet's step; CPU ms = process CPU time of fwd + "
+                  f"bwd, cores = CPU / wall; speed = PyTorch time / numpynet time):")
+            print(layer_times_table(net, times, flops, torch_times, cpu))
 
 
 def report_agreement(runners):

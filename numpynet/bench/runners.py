@@ -2,6 +2,7 @@
 and the instrumented step that times every layer and the im2col/col2im kernels."""
 
 import contextlib
+import time
 
 import numpy as np
 
@@ -64,18 +65,19 @@ class NumpynetRunner:
         return self.net.forward(self.x, train=False)
 
     @contextlib.contextmanager
-    def layer_timers(self, clock, times):
-        """Time every layer's forward and backward (into times[(name, 'forward')] etc.), the
-        loss and the update, while the network runs its ordinary code path; and, through
-        numpynet.kernels.dispatch.instrument, im2col/col2im inside the convolutions."""
+    def layer_timers(self, clock, times, cpu=None):
+        """Time every layer's forward and backward (into times[(name, 'forward')] etc.; the
+        process CPU time into cpu[...] likewise), the loss and the update, while the network
+        runs its ordinary code path; and, through numpynet.kernels.dispatch.instrument,
+        im2col/col2im inside the convolutions."""
         for layer in self.net.layers:
-            layer.forward = timed(clock, times, layer.forward, (layer.name, "forward"))
-            layer.backward = timed(clock, times, layer.backward, (layer.name, "backward"))
+            layer.forward = timed(clock, times, layer.forward, (layer.name, "forward"), cpu)
+            layer.backward = timed(clock, times, layer.backward, (layer.name, "backward"), cpu)
         self.loss.forward = timed(clock, times, self.loss.forward, ("loss", "forward"))
         self.loss.backward = timed(clock, times, self.loss.backward, ("loss", "backward"))
-        self.opt.step = timed(clock, times, self.opt.step, ("SGD update", "step"))
+        self.opt.step = timed(clock, times, self.opt.step, ("SGD update", "step"), cpu)
         try:
-            with dispatch.instrument(conv_kernel_timer(clock, times)):
+            with dispatch.instrument(conv_kernel_timer(clock, times, cpu)):
                 yield
         finally:
             for obj in (*self.net.layers, self.loss):
@@ -83,21 +85,27 @@ class NumpynetRunner:
             del self.opt.step
 
 
-def timed(clock, times, fn, key):
-    """fn, with the seconds of each call appended to times[key]."""
+def timed(clock, times, fn, key, cpu=None):
+    """fn, with the seconds of each call appended to times[key] and, if `cpu` is a dict, the
+    process CPU time of the call (all threads: BLAS's and Numba's, busy or spinning) to
+    cpu[key]."""
     def wrapper(*args, **kwargs):
+        start = time.process_time()
         seconds, result = clock(lambda: fn(*args, **kwargs))
         times.setdefault(key, []).append(seconds)
+        if cpu is not None:
+            cpu.setdefault(key, []).append(time.process_time() - start)
         return result
     return wrapper
 
 
-def conv_kernel_timer(clock, times):
+def conv_kernel_timer(clock, times, cpu=None):
     """A dispatch.instrument wrapper: the im2col and col2im kernels (both layouts, see
     kernels/im2col.py) and the Winograd transforms (kernels/winograd.py) timed into
-    times[(row, 'kernel')], row as in CONV_KERNELS; every other kernel runs untimed."""
+    times[(row, 'kernel')] (and cpu[...]), row as in CONV_KERNELS; every other kernel runs
+    untimed."""
     def wrapper(name, fn, *args, **kwargs):
         if name not in CONV_KERNELS:
             return fn(*args, **kwargs)
-        return timed(clock, times, fn, (CONV_KERNELS[name], "kernel"))(*args, **kwargs)
+        return timed(clock, times, fn, (CONV_KERNELS[name], "kernel"), cpu)(*args, **kwargs)
     return wrapper

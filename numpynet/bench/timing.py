@@ -62,16 +62,17 @@ def measure(runners, args, clock, train):
 
 
 def layer_times(runners, args, clock, train):
-    """Per-layer times of numpynet (and PyTorch), one instrumented step each in turns."""
+    """Per-layer times of numpynet (wall clock and process CPU time) and PyTorch's, one
+    instrumented step each in turns. Returns (times, cpu, torch_times or None)."""
     net = runners[0].net
-    times, torch_times = {}, {}
+    times, cpu, torch_times = {}, {}, {}
     step = runners[0].train_step if train else runners[0].infer
     for _ in range(args.repeats):
-        with runners[0].layer_timers(clock, times):
+        with runners[0].layer_timers(clock, times, cpu):
             seconds, _ = clock(step)
         times.setdefault(("step", "total"), []).append(seconds)
         if len(runners) == 2:
             for key, t in runners[1].layer_times(clock, 1, [l.name for l in net.layers],
                                                  train).items():
                 torch_times.setdefault(key, []).extend(t)
-    return times, (torch_times or None)
+    return times, cpu, (torch_times or None)

@@ -30,7 +30,7 @@ def test_bench_prints_its_tables():
     out = done.stdout
     for text in ("matrix-product peak", "training step", "inference", "img/s", "GFLOP/s",
                  "numpynet's first step", "per layer", "conv1", "norm2", "fc8", "inside Conv2D",
-                 "CPU ms", "cores",
+                 "CPU ms", "cores", "layout moves", "matrix products", "% of the peak",
                  "peak memory while training", "numpynet   peak"):
         assert text in out, f"{text!r} missing from:\n{out}"
     try:
@@ -156,3 +156,18 @@ def test_layer_table_shows_cores_as_cpu_over_wall():
     assert rows["relu1"][-2:] == ["80.0", "2.00"]        # 20 + 60 ms of CPU in 40 ms
     assert rows["relu2"][-2:] == ["40.0", "1.00"]
     assert "cores" not in layer_times_table(net, times, {"relu1": (0, 0), "relu2": (0, 0)})
+
+
+def test_products_line_is_conv_less_its_kernels_plus_linear():
+    """(conv 300 ms - im2col 100 ms) + fc 100 ms = 300 ms of products a step, for 2 + 1 GFLOP:
+    10 GFLOP/s, 50% of a 20 GFLOP/s peak; 60% of a 500 ms step."""
+    from numpynet.bench.report import layer_times_table
+    from numpynet.layers import Conv2D, Linear, Sequential
+    net = Sequential(Conv2D(1, 2, 3, name="conv1"), Linear(4, 2, name="fc1"))
+    times = {("conv1", "forward"): [0.1], ("conv1", "backward"): [0.2],
+             ("fc1", "forward"): [0.05], ("fc1", "backward"): [0.05],
+             ("im2col", "kernel"): [0.06, 0.04], ("step", "total"): [0.5]}
+    flops = {"conv1": (1e9, 1e9), "fc1": (0.5e9, 0.5e9)}
+    table = layer_times_table(net, times, flops, peak=20)
+    assert "matrix products (Conv2D less the kernels above, and Linear): 300 ms (60.0%) at " \
+           "10 GFLOP/s, 50% of the peak" in table

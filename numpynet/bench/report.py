@@ -58,7 +58,7 @@ def overall_table(results, batch, flops, peak):
     return "\n".join(lines)
 
 
-def layer_times_table(net, times, flops, torch_times=None, cpu=None):
+def layer_times_table(net, times, flops, torch_times=None, cpu=None, peak=None):
     """Per layer: forward, backward (ms, medians), share of the step, GFLOP/s, the process CPU
     time of forward + backward and how many cores that kept busy (CPU / wall: 2 on 2 cores is
     every thread working or spinning, 1 a single thread, or threads waiting on each other), and
@@ -110,19 +110,37 @@ def layer_times_table(net, times, flops, torch_times=None, cpu=None):
             f"{name} {1000 * sum(sum(times.get(k, [])) for k in keys) / per_step:.0f} ms "
             f"({share(*keys):.1f}%)" for name, *keys in outside)
             + f", the rest {100 - share(*layers, *[k for _, *ks in outside for k in ks]):.1f}%")
-    inside = [name for name in ("im2col", "col2im", "Winograd transforms")
+    inside = [name for name in ("im2col", "col2im", "Winograd transforms", "layout moves")
               if (name, "kernel") in times]
     if inside:
         lines.append("  inside Conv2D: " + ", ".join(
             f"{name} {1000 * sum(times[name, 'kernel']) / per_step:.0f} ms "
             f"({share((name, 'kernel')):.1f}%"
             + (f", {cores((name, 'kernel')):.2f} cores)" if cpu else ")") for name in inside))
+        lines.append(products_line(net, times, flops, peak, share, per_step, inside))
     if ("Winograd transforms", "kernel") in times:
         lines.append("  (3x3 layers by Winograd's F(2x2, 3x3): their GFLOP/s count the direct "
                      "convolution's multiply-adds, 2.25x the ones done)")
     lines.append(f"  (instrumented steps: {1000 * steps / per_step:.0f} ms each on average; "
                  f"shares are of their total)")
     return "\n".join(lines)
+
+
+def products_line(net, times, flops, peak, share, per_step, inside):
+    """The matrix products: Conv2D's time less the kernels timed inside it (what is left is
+    its BLAS products, and small NumPy sums such as the bias gradient), plus the Linear
+    layers'. Their share of the step and their rate: the step's % of peak is the one times
+    the other (over the peak), so this line says which of the two holds a step back."""
+    products = [(layer.name, d) for layer in net.layers
+                if type(layer).__name__ in ("Conv2D", "Linear") for d in ("forward", "backward")]
+    kernels = [(name, "kernel") for name in inside]
+    seconds = (sum(sum(times.get(key, [])) for key in products)
+               - sum(sum(times[key]) for key in kernels)) / per_step
+    gflops = sum(sum(flops[name]) for name, d in products if d == "forward") / seconds / 1e9
+    line = (f"  matrix products (Conv2D less the kernels above, and Linear): "
+            f"{1000 * seconds:.0f} ms ({share(*products) - share(*kernels):.1f}%) "
+            f"at {gflops:.0f} GFLOP/s")
+    return line + (f", {100 * gflops / peak:.0f}% of the peak" if peak else "")
 
 
 def report_speed(runners, args, clock, peak):
@@ -144,7 +162,7 @@ def report_speed(runners, args, clock, peak):
             print(f"\nper layer ({'training step' if train else 'inference'}, medians of "
                   f"{args.repeats}; % of numpynet's step; CPU ms = process CPU time of fwd + "
                   f"bwd, cores = CPU / wall; speed = PyTorch time / numpynet time):")
-            print(layer_times_table(net, times, flops, torch_times, cpu))
+            print(layer_times_table(net, times, flops, torch_times, cpu, peak))
 
 
 def report_agreement(runners):

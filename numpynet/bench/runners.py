@@ -20,7 +20,8 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 CONV_KERNELS = {"im2col": "im2col", "im2col_wide": "im2col",
                 "col2im": "col2im", "col2im_wide": "col2im",
                 **{f"winograd_{name}": "Winograd transforms"
-                   for name in ("input", "output", "output_grad", "input_grad")}}
+                   for name in ("input", "output", "output_grad", "input_grad")},
+                "columns_to_images": "layout moves", "images_to_columns": "layout moves"}
 
 
 def build_alexnet(args):
@@ -101,7 +102,8 @@ def timed(clock, times, fn, key, cpu=None):
 
 def conv_kernel_timer(clock, times, cpu=None):
     """A dispatch.instrument wrapper: the im2col and col2im kernels (both layouts, see
-    kernels/im2col.py) and the Winograd transforms (kernels/winograd.py) timed into
+    kernels/im2col.py), the Winograd transforms (kernels/winograd.py) and the moves between
+    the product and NCHW (kernels/product_layout.py) timed into
     times[(row, 'kernel')] (and cpu[...]), row as in CONV_KERNELS; every other kernel runs
     untimed."""
     def wrapper(name, fn, *args, **kwargs):

@@ -13,10 +13,16 @@ What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a rando
   With `--compare torch` the two frameworks take their steps in turns, so that a busy spell of
   a shared machine slows both; the CPU s column (process CPU time per step, all threads) is
   less disturbed by other programs than the wall clock.
-- per layer: forward and backward time, share of the step, GFLOP/s; inside the convolutions,
-  the time spent in im2col/col2im (both layouts, see kernels/im2col.py) and in the Winograd
-  transforms of the 3x3 layers (kernels/winograd.py; their GFLOP/s count the direct
-  convolution's multiply-adds, so they can pass the matrix-product peak).
+- per layer: forward and backward time, share of the step, GFLOP/s, and the process CPU time
+  with the cores it kept busy (CPU / wall: about 2 on 2 cores when BLAS's and Numba's threads
+  all work, lower where a layer runs on one thread or its threads wait); inside the
+  convolutions, the time spent in im2col/col2im (both layouts, see kernels/im2col.py), in the
+  Winograd transforms of the 3x3 layers (kernels/winograd.py; their GFLOP/s count the direct
+  convolution's multiply-adds, so they can pass the matrix-product peak) and in the moves
+  between the products and NCHW (kernels/product_layout.py); and the matrix products (Conv2D
+  less those kernels, and Linear): their share of the step and their GFLOP/s. The step's % of
+  peak is that share times that rate over the peak: the line says which of the two holds it
+  back.
 - achieved GFLOP/s against the machine's matrix-product peak, measured in the same run as a
   4096 x 4096 float32 `A @ B`.
 - `--memory`: the peak resident memory of a training step, for each framework in a fresh
@@ -38,7 +44,7 @@ PyTorch is never needed by numpynet: it is imported only for `--compare torch` (
 note when it is not installed), in bench/torch_runner.py.
 
     bench/cli.py           flags, the restart with the thread settings, the order of the reports
-    bench/runners.py       numpynet's network and step; the instrumented step (per layer, im2col)
+    bench/runners.py       numpynet's network and step; the instrumented step (per layer, kernels)
     bench/torch_runner.py  the same network in PyTorch, with the same weights
     bench/timing.py        the clock, the matrix-product peak, the measured steps
     bench/report.py        the tables that are printed

@@ -1,5 +1,5 @@
 """numpynet's side of the benchmark: the network, a batch, one training step or inference,
-and the instrumented step that times every layer and the im2col/col2im kernels."""
+and the instrumented step that times every layer and the kernels inside the convolutions."""
 
 import contextlib
 import time
@@ -69,8 +69,8 @@ class NumpynetRunner:
     def layer_timers(self, clock, times, cpu=None):
         """Time every layer's forward and backward (into times[(name, 'forward')] etc.; the
         process CPU time into cpu[...] likewise), the loss and the update, while the network
-        runs its ordinary code path; and, through numpynet.kernels.dispatch.instrument,
-        im2col/col2im inside the convolutions."""
+        runs its ordinary code path; and, through numpynet.kernels.dispatch.instrument, the
+        kernels inside the convolutions (CONV_KERNELS)."""
         for layer in self.net.layers:
             layer.forward = timed(clock, times, layer.forward, (layer.name, "forward"), cpu)
             layer.backward = timed(clock, times, layer.backward, (layer.name, "backward"), cpu)

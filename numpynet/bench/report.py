@@ -117,7 +117,7 @@ def layer_times_table(net, times, flops, torch_times=None, cpu=None, peak=None):
             f"{name} {1000 * sum(times[name, 'kernel']) / per_step:.0f} ms "
             f"({share((name, 'kernel')):.1f}%"
             + (f", {cores((name, 'kernel')):.2f} cores)" if cpu else ")") for name in inside))
-        lines.append(products_line(net, times, flops, peak, share, per_step, inside))
+        lines.append(products_line(net, times, flops, peak, inside))
     if ("Winograd transforms", "kernel") in times:
         lines.append("  (3x3 layers by Winograd's F(2x2, 3x3): their GFLOP/s count the direct "
                      "convolution's multiply-adds, 2.25x the ones done)")
@@ -126,19 +126,18 @@ def layer_times_table(net, times, flops, torch_times=None, cpu=None, peak=None):
     return "\n".join(lines)
 
 
-def products_line(net, times, flops, peak, share, per_step, inside):
-    """The matrix products: Conv2D's time less the kernels timed inside it (what is left is
-    its BLAS products, and small NumPy sums such as the bias gradient), plus the Linear
+def products_line(net, times, flops, peak, inside):
+    """The matrix products: Conv2D's time less the kernels timed inside it (`inside`; what is
+    left is its BLAS products, and small NumPy sums such as the bias gradient), plus the Linear
     layers'. Their share of the step and their rate: the step's % of peak is the one times
     the other (over the peak), so this line says which of the two holds a step back."""
-    products = [(layer.name, d) for layer in net.layers
-                if type(layer).__name__ in ("Conv2D", "Linear") for d in ("forward", "backward")]
-    kernels = [(name, "kernel") for name in inside]
-    seconds = (sum(sum(times.get(key, [])) for key in products)
-               - sum(sum(times[key]) for key in kernels)) / per_step
-    gflops = sum(sum(flops[name]) for name, d in products if d == "forward") / seconds / 1e9
+    layers = [layer.name for layer in net.layers if type(layer).__name__ in ("Conv2D", "Linear")]
+    total = (sum(sum(times.get((name, d), [])) for name in layers for d in ("forward", "backward"))
+             - sum(sum(times[name, "kernel"]) for name in inside))       # over all the steps
+    steps = times["step", "total"]
+    gflops = sum(sum(flops[name]) for name in layers) * len(steps) / total / 1e9
     line = (f"  matrix products (Conv2D less the kernels above, and Linear): "
-            f"{1000 * seconds:.0f} ms ({share(*products) - share(*kernels):.1f}%) "
+            f"{1000 * total / len(steps):.0f} ms ({100 * total / sum(steps):.1f}%) "
             f"at {gflops:.0f} GFLOP/s")
     return line + (f", {100 * gflops / peak:.0f}% of the peak" if peak else "")
 

@@ -12,6 +12,7 @@ from . import openblas
 openblas.apply_defaults()
 
 from . import backend, gradcheck  # noqa: E402
+from .kernels import fast  # noqa: E402,F401  (the engine: the compiled twin of every kernel)
 from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Layer, Linear,  # noqa: E402
                      LocalResponseNorm, MaxPool2D, ReLU, Scale, Sequential, SoftmaxCrossEntropy)
 from .optim import SGD  # noqa: E402

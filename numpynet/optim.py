@@ -10,11 +10,20 @@ The two agree while lr is constant and differ only in how a change of lr takes e
 Weight decay applies to weights ("W", "gamma" is left alone) and not to biases by default, as in
 the BVLC Caffe replication (`decay_biases=True` decays everything).
 The updates are in place: the arrays in each layer's `params` are modified, never replaced.
-Each parameter's update is one fused pass over memory (`kernels/sgd.py`), not four.
 """
 
 from . import backend
-from .kernels.sgd import sgd_update
+from .kernels.dispatch import kernel
+
+
+@kernel
+def sgd_update(w, v, grad, lr, momentum, weight_decay):
+    """v <- momentum * v - weight_decay * lr * w - lr * grad;  w <- w + v   (in place)"""
+    v *= momentum
+    if weight_decay:
+        v -= (weight_decay * lr) * w
+    v -= lr * grad
+    w += v
 
 
 class SGD:

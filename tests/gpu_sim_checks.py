@@ -24,9 +24,9 @@ import numpynet as nn                                       # noqa: E402
 from numpynet.gpu import kernels as G                       # noqa: E402
 from numpynet.kernels import dispatch                       # noqa: E402
 from numpynet.kernels import im2col as K                    # noqa: E402
-from numpynet.kernels import lrn as L                       # noqa: E402
 from numpynet.kernels import naive                          # noqa: E402
-from numpynet.kernels import pool as P                      # noqa: E402
+from numpynet.layers import lrn as L                        # noqa: E402
+from numpynet.layers import pool as P                       # noqa: E402
 from numpynet.shapes import conv_output_hw                  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
@@ -57,7 +57,7 @@ def test_im2col_equals_reference(case, dtype, rng):
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     cols = G.im2col(x, kh, kw, s, p)
     assert cols.dtype == dtype
-    np.testing.assert_array_equal(cols, K.im2col_reference(x, kh, kw, s, p))
+    np.testing.assert_array_equal(cols, K.im2col.reference(x, kh, kw, s, p))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -69,7 +69,7 @@ def test_col2im_equals_reference_bit_for_bit(case, dtype, rng):
     cols = rng.standard_normal((C * kh * kw, N * Ho * Wo)).astype(dtype)
     x = G.col2im(cols, (N, C, H, W), kh, kw, s, p)
     assert x.dtype == dtype and x.shape == (N, C, H, W)
-    np.testing.assert_array_equal(x, K.col2im_reference(cols, (N, C, H, W), kh, kw, s, p))
+    np.testing.assert_array_equal(x, K.col2im.reference(cols, (N, C, H, W), kh, kw, s, p))
 
 
 def test_im2col_hand_example():
@@ -100,14 +100,14 @@ def test_maxpool_equals_reference_with_ties(case, dtype, rng):
     N, C, H, W, k, s = case
     x = rng.integers(0, 3, size=(N, C, H, W)).astype(dtype)      # many ties on purpose
     y, arg = G.maxpool_forward(x, k, s)
-    y_ref, arg_ref = P.maxpool_forward_reference(x, k, s)
+    y_ref, arg_ref = P.maxpool_forward.reference(x, k, s)
     assert y.dtype == dtype and arg.dtype == np.int32
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(arg, arg_ref)
     dout = rng.standard_normal(y.shape).astype(dtype)
     dx = G.maxpool_backward(dout, arg, x.shape, k, s)
     assert dx.dtype == dtype
-    np.testing.assert_array_equal(dx, P.maxpool_backward_reference(dout, arg_ref, x.shape, k, s))
+    np.testing.assert_array_equal(dx, P.maxpool_backward.reference(dout, arg_ref, x.shape, k, s))
 
 
 def test_maxpool_hand_example():
@@ -135,44 +135,29 @@ def test_lrn_equals_reference(size, C, dtype, rng):
     alpha, beta, k = 0.3, 0.75, 2.0
     a = (10 * rng.standard_normal((2, C, 2, 3))).astype(dtype)
     tol = dict(rtol=2e-6, atol=0) if dtype == np.float32 else dict(rtol=1e-13, atol=0)
-    b, d = G.lrn_forward(a, size, alpha, beta, k)
-    b_ref, d_ref = L.lrn_forward_reference(a, size, alpha, beta, k)
-    assert b.dtype == dtype and d.dtype == dtype
-    np.testing.assert_allclose(d, d_ref, **tol)
-    np.testing.assert_allclose(b, b_ref, **tol)
+    b = G.lrn_forward(a, size, alpha, beta, k)
+    assert b.dtype == dtype
+    np.testing.assert_allclose(b, L.lrn_forward.reference(a, size, alpha, beta, k), **tol)
     g = rng.standard_normal(a.shape).astype(dtype)
-    da = G.lrn_backward(g, a, b_ref, d_ref, size, alpha, beta)
+    da = G.lrn_backward(g, a, size, alpha, beta, k)
     assert da.dtype == dtype
-    da_ref = L.lrn_backward_reference(g, a, b_ref, d_ref, size, alpha, beta)
+    da_ref = L.lrn_backward.reference(g, a, size, alpha, beta, k)
     np.testing.assert_allclose(da, da_ref, rtol=tol["rtol"], atol=tol["rtol"] * np.abs(g).max())
 
 
 def test_lrn_hand_example():
     """C = 3, size = 3: channel 0 sees channels 0-1, channel 1 all three, channel 2 sees 1-2."""
     a = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
-    b, d = G.lrn_forward(a, 3, 1.0, 1.0, 1.0)            # d = 1 + sum of squares; b = a / d
-    np.testing.assert_array_equal(d.ravel(), [1 + 1 + 4, 1 + 1 + 4 + 9, 1 + 4 + 9])
+    b = G.lrn_forward(a, 3, 1.0, 1.0, 1.0)              # d = 1 + sum of squares = 6, 15, 14
     np.testing.assert_allclose(b.ravel(), [1 / 6, 2 / 15, 3 / 14], rtol=1e-15)
 
 
 def test_lrn_paper_beta_float32(rng):
     """The paper's constants, float32 end to end."""
     a = (50 * rng.standard_normal((1, 6, 3, 3))).astype(np.float32)
-    b, d = G.lrn_forward(a, 5, 1e-4, 0.75, 2.0)
-    b_ref, d_ref = L.lrn_forward_reference(a, 5, 1e-4, 0.75, 2.0)
+    b = G.lrn_forward(a, 5, 1e-4, 0.75, 2.0)
     assert b.dtype == np.float32
-    np.testing.assert_allclose(b, b_ref, rtol=2e-6)
-
-
-def test_fused_lrn_pair_equals_the_textbook_pair(rng):
-    a = (10 * rng.standard_normal((2, 5, 2, 3)))
-    g = rng.standard_normal(a.shape)
-    b, d = L.lrn_forward_reference(a, 3, 0.3, 0.75, 2.0)
-    np.testing.assert_allclose(G.lrn_normalise(a, 3, 0.3, 0.75, 2.0, out=np.empty_like(a)), b,
-                               rtol=1e-13)
-    np.testing.assert_allclose(G.lrn_backward_from_input(g, a, 3, 0.3, 0.75, 2.0),
-                               L.lrn_backward_reference(g, a, b, d, 3, 0.3, 0.75),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b, L.lrn_forward.reference(a, 5, 1e-4, 0.75, 2.0), rtol=2e-6)
 
 
 # --------------------------------------------------------------------------- the loop definitions
@@ -198,12 +183,10 @@ def test_gpu_kernels_equal_the_loop_definitions(rng):
                                rtol=1e-13)
     a = 10 * rng.standard_normal((1, 5, 2, 2))
     g = rng.standard_normal(a.shape)
-    b, d = naive.lrn_forward(a, 3, 0.3, 0.75, 2.0)
-    b_gpu, d_gpu = G.lrn_forward(a, 3, 0.3, 0.75, 2.0)
-    np.testing.assert_allclose(b_gpu, b, rtol=1e-13)
-    np.testing.assert_allclose(d_gpu, d, rtol=1e-13)
-    np.testing.assert_allclose(G.lrn_backward(g, a, b, d, 3, 0.3, 0.75),
-                               naive.lrn_backward(g, a, b, d, 3, 0.3, 0.75), rtol=1e-12,
+    np.testing.assert_allclose(G.lrn_forward(a, 3, 0.3, 0.75, 2.0),
+                               naive.lrn_forward(a, 3, 0.3, 0.75, 2.0), rtol=1e-13)
+    np.testing.assert_allclose(G.lrn_backward(g, a, 3, 0.3, 0.75, 2.0),
+                               naive.lrn_backward(g, a, 3, 0.3, 0.75, 2.0), rtol=1e-12,
                                atol=1e-12)
 
 

@@ -2,12 +2,12 @@
 
 - the whole AlexNet, forward and backward and an SGD step, with the fast kernels equals the
   reference kernels (float32, 2 images);
-- Conv2D gives the same result whatever its chunk size;
+- the conv engine (kernels/fast/conv.py) gives the same result whatever its chunk size;
 - Sequential.backward(input_grad=False) gives the same parameter gradients, doing less;
-- the memory helpers (numpynet/memory.py) never hand out an array that is still in use;
-- gradients are written into the previous gradient arrays, with the right values;
-- for GPU arrays, the new fused kernels fall back to the GPU module's basic ones when it has
-  no fused version (tested with a stand-in GPU module).
+- the memory helpers (kernels/fast/memory.py) never hand out an array that is still in use,
+  so gradients and outputs a caller holds are never overwritten by the next step;
+- for GPU arrays, kernels without a GPU version fall back to the reference (tested with a
+  stand-in GPU module).
 """
 
 import numpy as np
@@ -16,9 +16,10 @@ import pytest
 import numpynet as nn
 from numpynet.kernels import dispatch
 from numpynet.kernels import im2col as K
-from numpynet.kernels import lrn as L
-from numpynet.kernels import pool as P
-from numpynet.memory import ArrayPool, Workspace
+from numpynet.kernels.fast import conv as engine
+from numpynet.kernels.fast.memory import ArrayPool, Workspace
+from numpynet.layers import pool as P
+from numpynet.layers import relu as R
 from numpynet.models import INPUT_SHAPE, alexnet
 
 
@@ -125,7 +126,7 @@ def test_conv_chunks_do_not_change_the_result(case, kernels, rng, monkeypatch):
     x = rng.standard_normal((N, C, H, W))
     results = []
     for chunk_bytes in (1, 2 * 8 * C * k * k * H * W, 10**9):   # 1 image, 2 images, all
-        monkeypatch.setattr(nn.Conv2D, "chunk_bytes", chunk_bytes)
+        monkeypatch.setattr(engine, "CHUNK_BYTES", chunk_bytes)
         y = layer.forward(x)
         dx = layer.backward(np.cos(y))
         results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
@@ -134,33 +135,14 @@ def test_conv_chunks_do_not_change_the_result(case, kernels, rng, monkeypatch):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [(3, 4, 9, 8, 6, 3, 1, 2), (2, 3, 7, 7, 4, 5, 2, 1),
-                                  (2, 2, 5, 6, 4, 3, 0, 1)])
-def test_conv_wide_columns_equal_the_standard_ones(case, kernels, rng, monkeypatch):
-    """Stride 1: the wide layout (wrap-around columns dropped, zero gradient) changes nothing."""
-    N, C, H, W, F, k, p, g = case
-    layer = nn.Conv2D(C, F, k, padding=p, groups=g, rng=0)
-    for name in layer.params:
-        layer.params[name] = rng.standard_normal(layer.params[name].shape)
-    x = rng.standard_normal((N, C, H, W))
-    results = []
-    for wide in (True, False):
-        monkeypatch.setattr(nn.Conv2D, "wide_columns", wide)
-        y = layer.forward(x)
-        dx = layer.backward(np.cos(y))
-        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-
-
 @pytest.mark.parametrize("case", [(5, 4, 9, 8, 6, 3, 2, 1, 2), (3, 3, 11, 11, 4, 5, 4, 2, 1),
                                   (3, 4, 9, 8, 6, 3, 1, 2, 2)])
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_conv_reference_path_equals_the_fast_path(case, input_grad, rng, monkeypatch):
     """The reference path (the docstring's equations on the whole batch) and the fast one
-    (chunks of 2 images, workspace, wide layout for stride 1, compiled layout moves)."""
+    (chunks of 2 images, workspace, Winograd for 3x3 stride 1, compiled layout moves)."""
     N, C, H, W, F, k, s, p, g = case
-    monkeypatch.setattr(nn.Conv2D, "chunk_bytes", 2 * 8 * C * k * k * H * W)
+    monkeypatch.setattr(engine, "CHUNK_BYTES", 2 * 8 * C * k * k * H * W)
     layer = nn.Conv2D(C, F, k, stride=s, padding=p, groups=g, rng=0)
     for name in layer.params:
         layer.params[name] = rng.standard_normal(layer.params[name].shape)
@@ -205,19 +187,27 @@ def test_eval_mode_keeps_nothing_for_backward(rng):
             layer.backward(np.ones_like(y))
 
 
-def test_gradients_are_written_into_the_previous_arrays(rng):
+def test_held_gradients_and_outputs_are_never_overwritten(rng):
+    """The fast kernels take their outputs from reused memory: what a caller still holds from
+    one step (outputs, gradients) keeps its values through the next steps."""
     for layer, x in ((nn.Linear(5, 3, rng=0), rng.standard_normal((4, 5))),
-                     (nn.Conv2D(2, 3, 3, rng=0), rng.standard_normal((2, 2, 5, 5)))):
+                     (nn.Conv2D(2, 3, 3, rng=0), rng.standard_normal((2, 2, 5, 5))),
+                     (nn.Conv2D(2, 3, 5, stride=2, rng=0), rng.standard_normal((2, 2, 9, 9)))):
         x = x.astype(np.float32)
-        layer.backward(np.ones_like(layer.forward(x)))
-        first = layer.grads["W"]
-        y = layer.forward(2 * x)
-        layer.backward(np.ones_like(y))
-        assert layer.grads["W"] is first                          # the same array ...
-        fresh = nn.Linear(5, 3) if isinstance(layer, nn.Linear) else nn.Conv2D(2, 3, 3)
-        fresh.params = {k: v.copy() for k, v in layer.params.items()}
-        fresh.backward(np.ones_like(fresh.forward(2 * x)))
-        np.testing.assert_allclose(first, fresh.grads["W"], rtol=1e-6)   # ... new values
+        y1 = layer.forward(x)
+        dx1 = layer.backward(np.ones_like(y1))
+        held = [a.copy() for a in (y1, dx1, layer.grads["W"], layer.grads["b"])]
+        first = (y1, dx1, layer.grads["W"], layer.grads["b"])
+        for scale in (2, 3):                                       # two more steps
+            y = layer.forward(scale * x)
+            layer.backward(np.ones_like(y))
+        for a, b in zip(first, held):
+            np.testing.assert_array_equal(a, b)
+        with dispatch.using("reference"):                          # ... and the new values
+            fresh = type(layer).__new__(type(layer))
+            fresh.__dict__.update(layer.__dict__, grads={})
+            fresh.backward(np.ones_like(fresh.forward(3 * x)))
+        np.testing.assert_allclose(layer.grads["W"], fresh.grads["W"], rtol=1e-5, atol=1e-6)
 
 
 def test_fast_kernels_keep_float32(rng):
@@ -282,33 +272,20 @@ def test_workspace_hands_out_views_of_one_array():
 # --------------------------------------------------------------------------- GPU fallbacks
 
 class BasicGPUKernels:
-    """A stand-in for numpynet/gpu/kernels.py with only its basic functions (the reference
+    """A stand-in for numpynet/gpu/kernels.py with only some of its functions (the reference
     twins, which like the GPU kernels take `out=` / `scratch=` and may ignore them: here they
     return new arrays, as the GPU kernels do)."""
     im2col = staticmethod(lambda x, kh, kw, stride, pad, out=None, scratch=None:
-                          K.im2col_reference(x, kh, kw, stride, pad))
-    col2im = staticmethod(lambda cols, shape, kh, kw, stride, pad, out=None: K.col2im_reference(
+                          K.im2col.reference(x, kh, kw, stride, pad))
+    col2im = staticmethod(lambda cols, shape, kh, kw, stride, pad, out=None: K.col2im.reference(
         cols, shape, kh, kw, stride, pad))
-    maxpool_forward = staticmethod(lambda x, k, s, out=None: P.maxpool_forward_reference(x, k, s))
+    maxpool_forward = staticmethod(lambda x, k, s, out=None: P.maxpool_forward.reference(x, k, s))
     maxpool_backward = staticmethod(lambda d, arg, shape, k, s, out=None:
-                                    P.maxpool_backward_reference(d, arg, shape, k, s))
-    lrn_forward = staticmethod(L.lrn_forward_reference)
-    lrn_backward = staticmethod(L.lrn_backward_reference)
-
-
-def test_new_lrn_kernels_fall_back_to_the_gpu_modules_basic_ones(rng, monkeypatch):
-    monkeypatch.setattr(dispatch, "path", lambda x: "gpu")
-    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
-    a = rng.standard_normal((2, 6, 3, 3)) * 10
-    g = rng.standard_normal(a.shape)
-    b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
-    np.testing.assert_allclose(L.lrn_normalise(a, 5, 0.1, 0.75, 2.0), b)
-    np.testing.assert_allclose(L.lrn_backward_from_input(g, a, 5, 0.1, 0.75, 2.0),
-                               L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))
+                                    P.maxpool_backward.reference(d, arg, shape, k, s))
 
 
 def test_layers_run_on_a_gpu_module_with_only_the_basic_kernels(rng, monkeypatch):
-    """The dispatch's fall-backs: no wide im2col, no fused LRN, no SGD kernel on the 'GPU'."""
+    """The dispatch's fall-backs: no conv engine, no LRN, no SGD kernel on the 'GPU'."""
     net = nn.Sequential(nn.Conv2D(3, 4, 3, padding=1, rng=0), nn.ReLU(),
                         nn.LocalResponseNorm(3, alpha=0.1), nn.MaxPool2D(3, 2),
                         nn.Conv2D(4, 4, 3, padding=1, groups=2, rng=1), nn.Flatten(),
@@ -329,17 +306,17 @@ def test_layers_run_on_a_gpu_module_with_only_the_basic_kernels(rng, monkeypatch
 
 def test_dispatch_picks_by_kind_and_array(monkeypatch):
     x = np.zeros((1, 1, 4, 4), np.float32)
-    assert K.im2col.implementation(x) is K.im2col_numba
+    assert K.im2col.implementation(x) is K.im2col.numba
     with dispatch.using("reference"):
-        assert K.im2col.implementation(x) is K.im2col_reference
+        assert K.im2col.implementation(x) is K.im2col.reference
         assert not K.im2col.is_fast_for(x)
     assert dispatch.kernels() == "fast"
     monkeypatch.setattr(dispatch, "path", lambda a: "gpu")
     monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
     assert K.im2col.implementation(x) is BasicGPUKernels.im2col
-    assert L.lrn_normalise.implementation(x) is L.lrn_normalise_reference     # none on the GPU
+    assert R.relu_forward.implementation(x) is R.relu_forward.reference     # none on the GPU
     with pytest.raises(ValueError, match="declared twice"):
-        dispatch.kernel("im2col", K.im2col_reference)
+        dispatch.kernel(K.im2col.reference)
     with pytest.raises(ValueError, match="unknown kernel kind"):
         dispatch.use_kernels("quick")
 
@@ -361,16 +338,8 @@ def test_instrument_sees_the_kernels_inside_the_layers(rng):
         np.testing.assert_array_equal(layer.backward(np.ones_like(y)), dx)
     names = [name for name, _ in calls]
     assert names.count("im2col") == 2 and names.count("col2im") == 1, names
-    assert ("im2col", K.im2col_numba) in calls and "columns_to_images" in names
+    assert ("im2col", K.im2col.numba) in calls and "columns_to_images" in names
+    assert ("conv_forward", engine.conv_forward) in calls
     n = len(calls)
     layer.forward(x)
     assert len(calls) == n                                # off again
-
-
-def test_wide_layout_only_where_it_is_fast(monkeypatch):
-    x = np.zeros((1, 1, 4, 4), np.float32)
-    assert K.im2col_wide.is_fast_for(x) and K.wide_is_fast_for(x)      # Numba
-    monkeypatch.setattr(dispatch, "path", lambda a: "gpu")
-    monkeypatch.setattr(dispatch, "gpu_module", lambda: BasicGPUKernels)
-    assert not K.im2col_wide.is_fast_for(x)              # a GPU module without wide kernels
-    assert not K.wide_is_fast_for(x) and K.im2col.is_fast_for(x)

@@ -29,8 +29,8 @@ from numpynet.gpu import augment as gpu_augment             # noqa: E402
 from numpynet.gpu import kernels as G                       # noqa: E402
 from numpynet.kernels import dispatch                       # noqa: E402
 from numpynet.kernels import im2col as K                    # noqa: E402
-from numpynet.kernels import lrn as L                       # noqa: E402
-from numpynet.kernels import pool as P                      # noqa: E402
+from numpynet.layers import lrn as L                        # noqa: E402
+from numpynet.layers import pool as P                       # noqa: E402
 from numpynet.models import alexnet                         # noqa: E402
 
 DTYPES = [np.float32, np.float64]
@@ -52,10 +52,10 @@ def test_im2col_col2im_on_the_gpu(case, dtype):
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     cols = G.im2col(cp.asarray(x), k, k, s, p)
     assert isinstance(cols, cp.ndarray) and cols.dtype == dtype
-    np.testing.assert_array_equal(cols.get(), K.im2col_reference(x, k, k, s, p))
+    np.testing.assert_array_equal(cols.get(), K.im2col.reference(x, k, k, s, p))
     c = rng.standard_normal(cols.shape).astype(dtype)
     back = G.col2im(cp.asarray(c), x.shape, k, k, s, p)
-    np.testing.assert_allclose(back.get(), K.col2im_reference(c, x.shape, k, k, s, p),
+    np.testing.assert_allclose(back.get(), K.col2im.reference(c, x.shape, k, k, s, p),
                                **TOL[dtype])
 
 
@@ -65,13 +65,13 @@ def test_maxpool_on_the_gpu(shape, dtype):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 4, size=shape).astype(dtype)             # ties everywhere
     y, arg = G.maxpool_forward(cp.asarray(x), 3, 2)
-    y_ref, arg_ref = P.maxpool_forward_reference(x, 3, 2)
+    y_ref, arg_ref = P.maxpool_forward.reference(x, 3, 2)
     assert arg.dtype == np.int32
     np.testing.assert_array_equal(y.get(), y_ref)
     np.testing.assert_array_equal(arg.get(), arg_ref)
     dout = rng.standard_normal(y_ref.shape).astype(dtype)
     dx = G.maxpool_backward(cp.asarray(dout), arg, x.shape, 3, 2)
-    np.testing.assert_allclose(dx.get(), P.maxpool_backward_reference(dout, arg_ref, x.shape,
+    np.testing.assert_allclose(dx.get(), P.maxpool_backward.reference(dout, arg_ref, x.shape,
                                                                       3, 2), **TOL[dtype])
 
 
@@ -80,15 +80,12 @@ def test_maxpool_on_the_gpu(shape, dtype):
 def test_lrn_on_the_gpu(alpha, dtype):
     rng = np.random.default_rng(0)
     a = (30 * rng.standard_normal((2, 96, 27, 27))).astype(dtype)
-    b, d = G.lrn_forward(cp.asarray(a), 5, alpha, 0.75, 2.0)
-    b_ref, d_ref = L.lrn_forward_reference(a, 5, alpha, 0.75, 2.0)
+    b = G.lrn_forward(cp.asarray(a), 5, alpha, 0.75, 2.0)
     tol = dict(rtol=1e-5, atol=0) if dtype == np.float32 else dict(rtol=1e-12, atol=0)
-    np.testing.assert_allclose(d.get(), d_ref, **tol)
-    np.testing.assert_allclose(b.get(), b_ref, **tol)
+    np.testing.assert_allclose(b.get(), L.lrn_forward.reference(a, 5, alpha, 0.75, 2.0), **tol)
     g = rng.standard_normal(a.shape).astype(dtype)
-    da = G.lrn_backward(*(cp.asarray(t) for t in (g, a, b_ref, d_ref)), 5, alpha, 0.75)
-    np.testing.assert_allclose(da.get(), L.lrn_backward_reference(g, a, b_ref, d_ref, 5, alpha,
-                                                                  0.75),
+    da = G.lrn_backward(cp.asarray(g), cp.asarray(a), 5, alpha, 0.75, 2.0)
+    np.testing.assert_allclose(da.get(), L.lrn_backward.reference(g, a, 5, alpha, 0.75, 2.0),
                                rtol=tol["rtol"], atol=tol["rtol"] * np.abs(g).max())
 
 
@@ -97,9 +94,9 @@ def test_dispatchers_send_cupy_arrays_to_the_gpu_kernels():
     assert dispatch.path(x) == "gpu"
     assert isinstance(K.im2col(x, 3, 3, 1, 1), cp.ndarray)
     assert isinstance(P.maxpool_forward(x, 3, 2)[0], cp.ndarray)
-    assert isinstance(L.lrn_forward(x, 5, 1e-4, 0.75, 2.0)[0], cp.ndarray)
-    assert K.im2col.implementation(x) is G.im2col and not K.im2col_wide.is_fast_for(x)
-    assert isinstance(L.lrn_normalise(x, 5, 1e-4, 0.75, 2.0, out=cp.empty_like(x)), cp.ndarray)
+    assert isinstance(L.lrn_forward(x, 5, 1e-4, 0.75, 2.0), cp.ndarray)
+    assert K.im2col.implementation(x) is G.im2col
+    assert isinstance(L.lrn_backward(x, x, 5, 1e-4, 0.75, 2.0), cp.ndarray)
 
 
 def test_gathers_are_deterministic():
@@ -123,7 +120,7 @@ def test_kernels_run_in_order_on_cupys_current_stream():
             cols = G.im2col(x, 3, 3, 1, 1)
             total = float(cols.sum())                   # CuPy work right after ours
     stream.synchronize()
-    want = K.im2col_reference(np.abs(x_host * 2), 3, 3, 1, 1).sum(dtype=np.float64)
+    want = K.im2col.reference(np.abs(x_host * 2), 3, 3, 1, 1).sum(dtype=np.float64)
     assert total == pytest.approx(want, rel=1e-4)
 
 

@@ -43,8 +43,8 @@ BLOCK_CUPY = "import sys; sys.modules['cupy'] = None; "     # `import cupy` -> I
 def test_importing_needs_no_cupy():
     code, output = run_python("-c", BLOCK_CUPY + (
         "import numpynet, numpynet.gpu, numpynet.gpu.kernels, numpynet.gpu.augment; "
-        "import numpynet.kernels.im2col, numpynet.kernels.pool, numpynet.kernels.lrn, "
-        "numpynet.kernels.naive, numpynet.kernels.product_layout"))
+        "import numpynet.kernels.im2col, numpynet.layers.pool, numpynet.layers.lrn, "
+        "numpynet.kernels.naive, numpynet.kernels.fast"))
     assert code == 0, output
 
 

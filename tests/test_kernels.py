@@ -6,16 +6,19 @@ import numpy as np
 import pytest
 
 import numpynet as nn
-from numpynet.kernels import batchnorm as BN
+from numpynet import optim as S
 from numpynet.kernels import dispatch
 from numpynet.kernels import im2col as K
-from numpynet.kernels import lrn as L
 from numpynet.kernels import naive
-from numpynet.kernels import pool as P
-from numpynet.kernels import product_layout as PL
-from numpynet.kernels import relu as R
-from numpynet.kernels import sgd as S
-from numpynet.shapes import conv_output_size, wide_width
+from numpynet.kernels.fast import lrn as fast_lrn
+from numpynet.kernels.fast import product_layout as PL
+from numpynet.kernels.fast import sgd as fast_sgd
+from numpynet.kernels.fast import im2col as fast_im2col
+from numpynet.layers import batchnorm as BN
+from numpynet.layers import lrn as L
+from numpynet.layers import pool as P
+from numpynet.layers import relu as R
+from numpynet.shapes import conv_output_size
 
 CONV_CASES = [  # (N, C, H, W, kh, kw, stride, pad)
     (2, 3, 7, 7, 3, 3, 1, 0),
@@ -33,8 +36,8 @@ CONV_CASES = [  # (N, C, H, W, kh, kw, stride, pad)
 def test_im2col_numba_equals_reference(case, dtype, rng):
     N, C, H, W, kh, kw, s, p = case
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    ref = K.im2col_reference(x, kh, kw, s, p)
-    fast = K.im2col_numba(x, kh, kw, s, p)
+    ref = K.im2col.reference(x, kh, kw, s, p)
+    fast = K.im2col.numba(x, kh, kw, s, p)
     assert fast.dtype == dtype and fast.shape == ref.shape
     np.testing.assert_array_equal(fast, ref)
 
@@ -45,8 +48,8 @@ def test_col2im_numba_equals_reference(case, dtype, rng):
     N, C, H, W, kh, kw, s, p = case
     Ho, Wo = conv_output_size(H, kh, s, p), conv_output_size(W, kw, s, p)
     cols = rng.standard_normal((C * kh * kw, N * Ho * Wo)).astype(dtype)
-    ref = K.col2im_reference(cols, (N, C, H, W), kh, kw, s, p)
-    fast = K.col2im_numba(cols, (N, C, H, W), kh, kw, s, p)
+    ref = K.col2im.reference(cols, (N, C, H, W), kh, kw, s, p)
+    fast = K.col2im.numba(cols, (N, C, H, W), kh, kw, s, p)
     np.testing.assert_allclose(fast, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-6 if dtype == np.float32 else 1e-12)
 
@@ -54,8 +57,8 @@ def test_col2im_numba_equals_reference(case, dtype, rng):
 def test_im2col_uses_a_scratch_array(rng):
     x = rng.standard_normal((2, 3, 12, 9)).astype(np.float32)
     scratch = np.full(2 * 3 * 16 * (13 + 2), np.nan, np.float32)     # N*C*Hp*(Wp + s - 1)
-    np.testing.assert_array_equal(K.im2col_numba(x, 5, 4, 3, 2, scratch=scratch),
-                                  K.im2col_reference(x, 5, 4, 3, 2))
+    np.testing.assert_array_equal(K.im2col.numba(x, 5, 4, 3, 2, scratch=scratch),
+                                  K.im2col.reference(x, 5, 4, 3, 2))
     assert not np.isnan(scratch[:2 * 3 * 16 * 3 * 5]).any()          # the phase planes
 
 
@@ -63,16 +66,16 @@ def test_col2im_is_the_adjoint_of_im2col(rng):
     """<im2col(x), c> == <x, col2im(c)> for all x, c: col2im is the transpose of im2col."""
     N, C, H, W, kh, kw, s, p = 2, 3, 9, 8, 3, 3, 2, 1
     x = rng.standard_normal((N, C, H, W))
-    cols = K.im2col_reference(x, kh, kw, s, p)
+    cols = K.im2col.reference(x, kh, kw, s, p)
     c = rng.standard_normal(cols.shape)
     lhs = np.sum(cols * c)
-    rhs = np.sum(x * K.col2im_reference(c, x.shape, kh, kw, s, p))
+    rhs = np.sum(x * K.col2im.reference(c, x.shape, kh, kw, s, p))
     assert lhs == pytest.approx(rhs, rel=1e-12)
 
 
 def test_im2col_hand_example():
     x = np.arange(9.0).reshape(1, 1, 3, 3)            # [[0,1,2],[3,4,5],[6,7,8]]
-    cols = K.im2col_numba(x, 2, 2, 1, 0)              # four 2x2 windows
+    cols = K.im2col.numba(x, 2, 2, 1, 0)              # four 2x2 windows
     # rows: offsets (0,0), (0,1), (1,0), (1,1); columns: windows at (0,0), (0,1), (1,0), (1,1)
     np.testing.assert_array_equal(cols, [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]])
 
@@ -85,30 +88,14 @@ POOL_CASES = [(2, 3, 8, 8, 2, 2), (2, 3, 13, 13, 3, 2), (1, 2, 9, 7, 3, 2), (2, 
 def test_maxpool_numba_equals_reference(case, dtype, rng):
     N, C, H, W, k, s = case
     x = rng.integers(0, 4, size=(N, C, H, W)).astype(dtype)    # many ties on purpose
-    y_ref, arg_ref = P.maxpool_forward_reference(x, k, s)
-    y_fast, arg_fast = P.maxpool_forward_numba(x, k, s)
+    y_ref, arg_ref = P.maxpool_forward.reference(x, k, s)
+    y_fast, arg_fast = P.maxpool_forward.numba(x, k, s)
     np.testing.assert_array_equal(y_fast, y_ref)
     np.testing.assert_array_equal(arg_fast, arg_ref)
     dout = rng.standard_normal(y_ref.shape).astype(dtype)
-    dx_ref = P.maxpool_backward_reference(dout, arg_ref, x.shape, k, s)
-    dx_fast = P.maxpool_backward_numba(dout, arg_fast, x.shape, k, s)
+    dx_ref = P.maxpool_backward.reference(dout, arg_ref, x.shape, k, s)
+    dx_fast = P.maxpool_backward.numba(dout, arg_fast, x.shape, k, s)
     np.testing.assert_allclose(dx_fast, dx_ref, rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
-def test_lrn_numba_equals_reference(size, C, dtype, rng):
-    a = (rng.standard_normal((2, C, 5, 4)) * 3).astype(dtype)
-    for alpha, beta, k in [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]:
-        b_ref, d_ref = L.lrn_forward_reference(a, size, alpha, beta, k)
-        b_fast, d_fast = L.lrn_forward_numba(a, size, alpha, beta, k)
-        tol = 1e-5 if dtype == np.float32 else 1e-12
-        np.testing.assert_allclose(d_fast, d_ref, rtol=tol)
-        np.testing.assert_allclose(b_fast, b_ref, rtol=tol, atol=tol)
-        g = rng.standard_normal(a.shape).astype(dtype)
-        da_ref = L.lrn_backward_reference(g, a, b_ref, d_ref, size, alpha, beta)
-        da_fast = L.lrn_backward_numba(g, a, b_fast, d_fast, size, alpha, beta)
-        np.testing.assert_allclose(da_fast, da_ref, rtol=tol * 10, atol=tol * 10)
 
 
 # --------------------------------------------------------------------------- the newer kernels
@@ -124,28 +111,18 @@ LRN_CONSTANTS = [(1e-4, 0.75, 2.0), (0.3, 0.6, 1.0)]     # (alpha, beta, k): the
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
-def test_lrn_from_input_numba_equals_reference(size, C, dtype, rng):
-    """lrn_normalise (b alone) and lrn_backward_from_input (d recomputed from a)."""
+def test_lrn_numba_equals_reference(size, C, dtype, rng):
+    """lrn_forward (b alone) and lrn_backward (d recomputed from a)."""
     a, g, tol = _lrn_inputs(C, dtype, rng)
     for alpha, beta, k in LRN_CONSTANTS:
-        b = L.lrn_normalise_numba(a, size, alpha, beta, k)
+        b = L.lrn_forward.numba(a, size, alpha, beta, k)
         assert b.dtype == dtype
-        np.testing.assert_allclose(b, L.lrn_normalise_reference(a, size, alpha, beta, k),
+        np.testing.assert_allclose(b, L.lrn_forward.reference(a, size, alpha, beta, k),
                                    rtol=tol, atol=tol)
-        da = L.lrn_backward_from_input_numba(g, a, size, alpha, beta, k)
+        da = L.lrn_backward.numba(g, a, size, alpha, beta, k)
         assert da.dtype == dtype
-        np.testing.assert_allclose(
-            da, L.lrn_backward_from_input_reference(g, a, size, alpha, beta, k),
-            rtol=tol * 10, atol=tol * 10)
-
-
-def test_lrn_from_input_equals_the_textbook_pair(rng):
-    a = rng.standard_normal((2, 6, 3, 3)) * 10
-    g = rng.standard_normal(a.shape)
-    b, d = L.lrn_forward_reference(a, 5, 0.1, 0.75, 2.0)
-    np.testing.assert_array_equal(L.lrn_normalise_reference(a, 5, 0.1, 0.75, 2.0), b)
-    np.testing.assert_array_equal(L.lrn_backward_from_input_reference(g, a, 5, 0.1, 0.75, 2.0),
-                                  L.lrn_backward_reference(g, a, b, d, 5, 0.1, 0.75))
+        np.testing.assert_allclose(da, L.lrn_backward.reference(g, a, size, alpha, beta, k),
+                                   rtol=tol * 10, atol=tol * 10)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -153,9 +130,9 @@ def test_relu_numba_equals_reference(dtype, rng):
     x = rng.standard_normal((3, 4, 5, 6)).astype(dtype)
     x[0, 0, 0, :3] = [0.0, -0.0, np.nan]                 # the edge cases
     g = rng.standard_normal(x.shape).astype(dtype)
-    np.testing.assert_array_equal(R.relu_forward_numba(x), R.relu_forward_reference(x))
-    y = R.relu_forward_reference(x)
-    np.testing.assert_array_equal(R.relu_backward_numba(g, y), R.relu_backward_reference(g, y))
+    np.testing.assert_array_equal(R.relu_forward.numba(x), R.relu_forward.reference(x))
+    y = R.relu_forward.reference(x)
+    np.testing.assert_array_equal(R.relu_backward.numba(g, y), R.relu_backward.reference(g, y))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -163,38 +140,30 @@ def test_relu_numba_equals_reference(dtype, rng):
 def test_sgd_numba_equals_reference(dtype, decay, rng):
     w, v, g = (rng.standard_normal((30, 7)).astype(dtype) for _ in range(3))
     w2, v2 = w.copy(), v.copy()
-    S.sgd_update_numba(w, v, g, 0.01, 0.9, decay)
-    S.sgd_update_reference(w2, v2, g, 0.01, 0.9, decay)
+    S.sgd_update.numba(w, v, g, 0.01, 0.9, decay)
+    S.sgd_update.reference(w2, v2, g, 0.01, 0.9, decay)
     assert w.dtype == dtype and v.dtype == dtype
     np.testing.assert_allclose(v, v2, rtol=1e-6 if dtype == np.float32 else 1e-14)
     np.testing.assert_allclose(w, w2, rtol=1e-6 if dtype == np.float32 else 1e-14)
 
 
-def test_kernels_write_into_out(rng):
-    """out= is filled and returned (the layers pass arrays from their memory pool)."""
+def test_fast_kernels_write_into_out(rng):
+    """out= is filled and returned (the conv engine passes arrays from its workspace)."""
     x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
-    cols = K.im2col_numba(x, 3, 3, 2, 1)
-    for fn in (K.im2col_numba, K.im2col_reference):
-        out = np.full_like(cols, np.nan)
-        assert fn(x, 3, 3, 2, 1, out=out) is out
-        np.testing.assert_array_equal(out, cols)
-    for fn in (K.col2im_numba, K.col2im_reference):
-        out = np.full_like(x, np.nan)
-        assert fn(cols, x.shape, 3, 3, 2, 1, out=out) is out
-        np.testing.assert_allclose(out, K.col2im_reference(cols, x.shape, 3, 3, 2, 1), rtol=1e-5)
-    y, arg = P.maxpool_forward_reference(x, 3, 2)
-    for fn in (P.maxpool_forward_numba, P.maxpool_forward_reference):
-        out = (np.empty_like(y), np.empty_like(arg))
-        assert fn(x, 3, 2, out=out) is out
-        np.testing.assert_array_equal(out[0], y)
-        np.testing.assert_array_equal(out[1], arg)
-    dx = P.maxpool_backward_reference(y, arg, x.shape, 3, 2)
-    for fn in (P.maxpool_backward_numba, P.maxpool_backward_reference):
-        out = np.full_like(x, np.nan)
-        assert fn(y, arg, x.shape, 3, 2, out=out) is out
-        np.testing.assert_allclose(out, dx, rtol=1e-6)
+    cols = K.im2col.numba(x, 3, 3, 2, 1)
+    out = np.full_like(cols, np.nan)
+    assert K.im2col.numba(x, 3, 3, 2, 1, out=out) is out
+    np.testing.assert_array_equal(out, K.im2col.reference(x, 3, 3, 2, 1))
+    out = np.full_like(x, np.nan)
+    assert K.col2im.numba(cols, x.shape, 3, 3, 2, 1, out=out) is out
+    np.testing.assert_allclose(out, K.col2im.reference(cols, x.shape, 3, 3, 2, 1), rtol=1e-5)
+    y, arg = P.maxpool_forward.reference(x, 3, 2)
+    out = (np.empty_like(y), np.empty_like(arg))
+    assert P.maxpool_forward.numba(x, 3, 2, out=out) is out
+    np.testing.assert_array_equal(out[0], y)
+    np.testing.assert_array_equal(out[1], arg)
     with pytest.raises(ValueError, match="out has shape"):
-        K.im2col_numba(x, 3, 3, 2, 1, out=np.empty((2, 2), np.float32))
+        K.im2col.numba(x, 3, 3, 2, 1, out=np.empty((2, 2), np.float32))
 
 
 def test_numba_kernels_compute_in_float32():
@@ -204,14 +173,12 @@ def test_numba_kernels_compute_in_float32():
     import numba
     a = np.ones((2, 4, 9), np.float32)
     t = np.float32
-    cases = [(L._lrn_forward_kernel, (a, 3, t(1e-4), t(0.75), t(2), a.copy(), a.copy())),
-             (L._lrn_normalise_kernel, (a, 3, t(1e-4), t(0.75), t(2), a.copy())),
-             (L._lrn_backward_kernel, (a, a, a, a, 3, t(0.75), t(1e-4), a.copy())),
-             (L._lrn_backward_from_input_kernel, (a, a, 3, t(1e-4), t(0.75), t(2), t(1e-4),
-                                                  a.copy())),
-             (S._sgd_update_kernel, (a.ravel(), a.ravel().copy(), a.ravel(), t(0.01), t(0.9),
-                                     t(5e-6))),
-             (K._phase_planes_kernel, (a[None], 2, 1, np.zeros((1, 2, 6, 2, 6), t))),
+    cases = [(fast_lrn._lrn_normalise_kernel, (a, 3, t(1e-4), t(0.75), t(2), a.copy())),
+             (fast_lrn._lrn_backward_from_input_kernel, (a, a, 3, t(1e-4), t(0.75), t(2),
+                                                         t(1e-4), a.copy())),
+             (fast_sgd._sgd_update_kernel, (a.ravel(), a.ravel().copy(), a.ravel(), t(0.01),
+                                            t(0.9), t(5e-6))),
+             (fast_im2col._phase_planes_kernel, (a[None], 2, 1, np.zeros((1, 2, 6, 2, 6), t))),
              (PL._columns_to_images_kernel, (a[None], np.ones(1, t), np.zeros((2, 1, 4, 9), t)))]
     for kernel, args in cases:
         serial = numba.njit(kernel.py_func)
@@ -220,59 +187,7 @@ def test_numba_kernels_compute_in_float32():
             assert "fpext" not in ir, kernel.py_func.__name__
 
 
-WIDE_CASES = [  # (N, C, H, W, kh, kw, pad): stride 1 only
-    (2, 3, 7, 6, 3, 3, 1),
-    (3, 2, 9, 9, 5, 5, 2),             # conv2-like
-    (1, 4, 5, 5, 3, 3, 0),             # no padding
-    (2, 3, 6, 8, 2, 3, 3),             # non-square kernel, pad > kernel
-    (1, 1, 4, 4, 4, 4, 0),             # kernel = input: one output, wrap-around past the end
-]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", WIDE_CASES)
-def test_wide_columns_numba_equal_reference_and_contain_im2col(case, dtype, rng):
-    N, C, H, W, kh, kw, p = case
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    wide = K.im2col_wide_reference(x, kh, kw, p)
-    np.testing.assert_array_equal(K.im2col_wide_numba(x, kh, kw, p), wide)
-    Ho, Wo = conv_output_size(H, kh, 1, p), conv_output_size(W, kw, 1, p)
-    Wp = wide_width(W, kw, p)
-    assert wide.shape == (C * kh * kw, N * Ho * Wp)
-    ordinary = wide.reshape(-1, N, Ho, Wp)[..., :Wo].reshape(-1, N * Ho * Wo)
-    np.testing.assert_array_equal(ordinary, K.im2col_reference(x, kh, kw, 1, p))
-
-    c = rng.standard_normal(wide.shape).astype(dtype)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(K.col2im_wide_numba(c, x.shape, kh, kw, p),
-                               K.col2im_wide_reference(c, x.shape, kh, kw, p), rtol=tol, atol=tol)
-    # with zeros in the wrap-around columns, col2im_wide is col2im of the ordinary columns
-    c4 = c.reshape(-1, N, Ho, Wp).copy()
-    c4[..., Wo:] = 0
-    np.testing.assert_allclose(
-        K.col2im_wide_numba(c4.reshape(c.shape), x.shape, kh, kw, p),
-        K.col2im_reference(np.ascontiguousarray(c4[..., :Wo]).reshape(-1, N * Ho * Wo), x.shape,
-                           kh, kw, 1, p), rtol=tol, atol=tol)
-
-
-def test_col2im_wide_is_the_adjoint_of_im2col_wide(rng):
-    N, C, H, W, kh, kw, p = 2, 3, 7, 6, 3, 3, 1
-    x = rng.standard_normal((N, C, H, W))
-    cols = K.im2col_wide_reference(x, kh, kw, p)
-    c = rng.standard_normal(cols.shape)
-    back = K.col2im_wide_reference(c, x.shape, kh, kw, p)
-    assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-12)
-
-
-def test_wide_kernels_use_a_scratch_array(rng):
-    x = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
-    scratch = np.full(2 * 3 * 7 * 7, np.nan, np.float32)
-    np.testing.assert_array_equal(K.im2col_wide_numba(x, 3, 3, 1, scratch=scratch),
-                                  K.im2col_wide_reference(x, 3, 3, 1))
-    assert not np.isnan(scratch).any()                   # the padded planes were built there
-
-
-@pytest.mark.parametrize("Wq", [5, 7])                  # standard and wide layouts
+@pytest.mark.parametrize("Wq", [5, 7])                  # as wide as the output, or wider
 def test_product_image_layout_numba_equals_reference(Wq, rng):
     F, N, Ho, Wo = 4, 3, 2, 5
     out = rng.standard_normal((F, N, Ho, Wq)).astype(np.float32)
@@ -299,28 +214,23 @@ def _tol(dtype):
 
 
 def test_every_kernel_has_a_loop_definition_and_a_numba_kernel():
-    assert len(dispatch.KERNELS) >= 15
+    assert len(dispatch.KERNELS) >= 20
     for name, kernel in dispatch.KERNELS.items():
         assert callable(getattr(naive, name, None)), f"no naive.{name}"
         assert kernel.numba is not None and kernel.reference is not None, name
 
 
-IM2COL_CASES = ([("", c[:4], c[4:]) for c in CONV_CASES]           # (kh, kw, stride, pad)
-                + [("_wide", c[:4], c[4:]) for c in WIDE_CASES])   # (kh, kw, pad)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout,shape,args", IM2COL_CASES)
-def test_im2col_col2im_loops_reference_numba_agree(layout, shape, args, dtype, rng):
-    """Both layouts: im2col`layout` and col2im`layout` (layout "" or "_wide")."""
-    forward, adjoint = getattr(K, "im2col" + layout), getattr(K, "col2im" + layout)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_im2col_col2im_loops_reference_numba_agree(case, dtype, rng):
+    shape, args = case[:4], case[4:]                     # (kh, kw, stride, pad)
     x = rng.standard_normal(shape).astype(dtype)
-    loops = getattr(naive, "im2col" + layout)(x, *args)
-    for impl in (forward.reference, forward.numba):
+    loops = naive.im2col(x, *args)
+    for impl in (K.im2col.reference, K.im2col.numba):
         np.testing.assert_array_equal(impl(x, *args), loops)
     cols = rng.standard_normal(loops.shape).astype(dtype)
-    loops = getattr(naive, "col2im" + layout)(cols, x.shape, *args)
-    for impl in (adjoint.reference, adjoint.numba):
+    loops = naive.col2im(cols, x.shape, *args)
+    for impl in (K.col2im.reference, K.col2im.numba):
         np.testing.assert_allclose(impl(cols, x.shape, *args), loops, **_tol(dtype))
 
 
@@ -335,7 +245,7 @@ def test_im2col_loops_hand_example():
 LAYER_CASES = [  # (N, C, H, W, F, k, stride, pad, groups)
     (2, 4, 7, 6, 6, 3, 2, 1, 2),       # stride > 1, padding, groups, non-square
     (1, 3, 9, 9, 4, 5, 4, 2, 1),       # kernel > stride: overlapping windows
-    (2, 4, 6, 5, 4, 3, 1, 1, 2),       # stride 1: the wide layout on the fast path
+    (2, 4, 6, 5, 4, 3, 1, 1, 2),       # stride 1, 3x3: Winograd on the fast path
 ]
 
 
@@ -357,7 +267,7 @@ def test_conv_layer_equals_the_loop_definition(case, kernels, rng):
     np.testing.assert_allclose(layer.grads["b"], db, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("Wq", [5, 7])                  # standard and wide layouts
+@pytest.mark.parametrize("Wq", [5, 7])                  # as wide as the output, or wider
 def test_product_layout_loops_reference_numba_agree(Wq, rng):
     F, N, Ho, Wo = 4, 3, 2, 5
     out = rng.standard_normal((F, N, Ho, Wq)).astype(np.float32)
@@ -403,29 +313,21 @@ def test_maxpool_loops_hand_example():
 @pytest.mark.parametrize("size,C", [(5, 8), (5, 3), (3, 7), (1, 4)])
 @pytest.mark.parametrize("impl", ["reference", "numba"])
 def test_lrn_loops_reference_numba_agree(size, C, dtype, impl, rng):
-    """All four LRN kernels against the paper's formula and the full chain rule, as loops."""
+    """Both LRN kernels against the paper's formula and the full chain rule, as loops."""
     a, g, tol = _lrn_inputs(C, dtype, rng, hw=(3, 2))
-    kernel = {name: getattr(getattr(L, name), impl) for name in
-              ("lrn_forward", "lrn_backward", "lrn_normalise", "lrn_backward_from_input")}
+    forward, backward = getattr(L.lrn_forward, impl), getattr(L.lrn_backward, impl)
     for constants in LRN_CONSTANTS:
-        b, d = naive.lrn_forward(a, size, *constants)
-        b_impl, d_impl = kernel["lrn_forward"](a, size, *constants)
-        np.testing.assert_allclose(d_impl, d, rtol=tol)
-        np.testing.assert_allclose(b_impl, b, rtol=tol, atol=tol)
-        np.testing.assert_allclose(kernel["lrn_normalise"](a, size, *constants), b,
-                                   rtol=tol, atol=tol)
-        da = naive.lrn_backward(g, a, b, d, size, *constants[:2])
-        np.testing.assert_allclose(kernel["lrn_backward"](g, a, b, d, size, *constants[:2]), da,
-                                   rtol=tol * 10, atol=tol * 10)
-        np.testing.assert_allclose(kernel["lrn_backward_from_input"](g, a, size, *constants), da,
+        np.testing.assert_allclose(forward(a, size, *constants),
+                                   naive.lrn_forward(a, size, *constants), rtol=tol, atol=tol)
+        np.testing.assert_allclose(backward(g, a, size, *constants),
+                                   naive.lrn_backward(g, a, size, *constants),
                                    rtol=tol * 10, atol=tol * 10)
 
 
 def test_lrn_loops_hand_example():
     """C = 3, size = 3: channel 0 sees channels 0-1, channel 1 all three, channel 2 sees 1-2."""
     a = np.array([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1)
-    b, d = naive.lrn_forward(a, 3, 1.0, 1.0, 1.0)
-    np.testing.assert_array_equal(d.ravel(), [6, 15, 14])
+    b = naive.lrn_forward(a, 3, 1.0, 1.0, 1.0)          # d = 1 + window sums: 6, 15, 14
     np.testing.assert_allclose(b.ravel(), [1 / 6, 2 / 15, 3 / 14], rtol=1e-15)
 
 
@@ -458,8 +360,8 @@ def test_sgd_numba_takes_the_reference_lines_for_strided_parameters(rng):
     w = rng.standard_normal((6, 8))[:, ::2]              # not C-contiguous
     v, g = np.zeros_like(w), rng.standard_normal(w.shape)
     w2, v2 = w.copy(), v.copy()
-    S.sgd_update_numba(w, v, g, 0.01, 0.9, 5e-4)
-    S.sgd_update_reference(w2, v2, g, 0.01, 0.9, 5e-4)
+    S.sgd_update.numba(w, v, g, 0.01, 0.9, 5e-4)
+    S.sgd_update.reference(w2, v2, g, 0.01, 0.9, 5e-4)
     np.testing.assert_array_equal(w, w2)
     np.testing.assert_array_equal(v, v2)
 
@@ -506,17 +408,17 @@ def test_batchnorm_numba_equals_reference(dtype, rng):
     """A larger batch; the normalisation with given statistics does the reference's float
     operations in the reference's order: the same bits."""
     x, gamma, beta, g = _bn_inputs((4, 6, 9, 11), dtype, rng)
-    ref = BN.batchnorm_forward_reference(x, gamma, beta, 1e-5)
-    fast = BN.batchnorm_forward_numba(x, gamma, beta, 1e-5)
+    ref = BN.batchnorm_forward.reference(x, gamma, beta, 1e-5)
+    fast = BN.batchnorm_forward.numba(x, gamma, beta, 1e-5)
     for a, b in zip(fast, ref):
         np.testing.assert_allclose(a, b, **_tol(dtype))
     mean, var = ref[1], ref[2]
-    np.testing.assert_array_equal(BN.batchnorm_normalise_numba(x, mean, var, gamma, beta, 1e-5),
-                                  BN.batchnorm_normalise_reference(x, mean, var, gamma, beta,
+    np.testing.assert_array_equal(BN.batchnorm_normalise.numba(x, mean, var, gamma, beta, 1e-5),
+                                  BN.batchnorm_normalise.reference(x, mean, var, gamma, beta,
                                                                    1e-5))
     for batch_stats in (True, False):
-        ref = BN.batchnorm_backward_reference(g, x, mean, var, gamma, 1e-5, batch_stats)
-        fast = BN.batchnorm_backward_numba(g, x, mean, var, gamma, 1e-5, batch_stats)
+        ref = BN.batchnorm_backward.reference(g, x, mean, var, gamma, 1e-5, batch_stats)
+        fast = BN.batchnorm_backward.numba(g, x, mean, var, gamma, 1e-5, batch_stats)
         for a, b in zip(fast, ref):
             np.testing.assert_allclose(a, b, **_tol(dtype))
 
@@ -527,31 +429,28 @@ def test_batchnorm_numba_statistics_are_accurate_in_float32(rng):
     to float32 rounding, and so does 10^6 values per channel."""
     x = (1000 + 0.01 * rng.standard_normal((4, 2, 8, 8))).astype(np.float32)
     exact = x.astype(np.float64).var(axis=(0, 2, 3))
-    _, mean, var = BN.batchnorm_forward_numba(x, np.ones(2, np.float32), np.zeros(2, np.float32),
+    _, mean, var = BN.batchnorm_forward.numba(x, np.ones(2, np.float32), np.zeros(2, np.float32),
                                               1e-5)
     np.testing.assert_allclose(var, exact, rtol=1e-5)
     np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=(0, 2, 3)), rtol=1e-7)
     big = rng.random((16, 1, 250, 250), dtype=np.float32)
-    _, mean, var = BN.batchnorm_forward_numba(big, np.ones(1, np.float32),
+    _, mean, var = BN.batchnorm_forward.numba(big, np.ones(1, np.float32),
                                               np.zeros(1, np.float32), 1e-5)
     np.testing.assert_allclose(mean, big.astype(np.float64).mean(), rtol=1e-7)
     np.testing.assert_allclose(var, big.astype(np.float64).var(), rtol=1e-6)
 
 
-def test_batchnorm_kernels_write_into_out(rng):
+def test_batchnorm_fast_kernels_write_into_out(rng):
     x, gamma, beta, g = _bn_inputs((2, 3, 4, 5), np.float32, rng)
-    y, mean, var = BN.batchnorm_forward_reference(x, gamma, beta, 1e-5)
-    for impl in ("reference", "numba"):
-        out = np.full_like(x, np.nan)
-        assert getattr(BN.batchnorm_forward, impl)(x, gamma, beta, 1e-5, out=out)[0] is out
-        np.testing.assert_allclose(out, y, **_tol(np.float32))
-        out = np.full_like(x, np.nan)
-        assert getattr(BN.batchnorm_normalise, impl)(x, mean, var, gamma, beta, 1e-5,
-                                                     out=out) is out
-        out = np.full_like(x, np.nan)
-        assert getattr(BN.batchnorm_backward, impl)(g, x, mean, var, gamma, 1e-5, True,
-                                                    out=out)[0] is out
-        assert not np.isnan(out).any()
+    y, mean, var = BN.batchnorm_forward.reference(x, gamma, beta, 1e-5)
+    out = np.full_like(x, np.nan)
+    assert BN.batchnorm_forward.numba(x, gamma, beta, 1e-5, out=out)[0] is out
+    np.testing.assert_allclose(out, y, **_tol(np.float32))
+    out = np.full_like(x, np.nan)
+    assert BN.batchnorm_normalise.numba(x, mean, var, gamma, beta, 1e-5, out=out) is out
+    out = np.full_like(x, np.nan)
+    assert BN.batchnorm_backward.numba(g, x, mean, var, gamma, 1e-5, True, out=out)[0] is out
+    assert not np.isnan(out).any()
 
 
 def test_batchnorm_loops_hand_example():
@@ -574,8 +473,8 @@ def test_batchnorm_numba_thread_count_changes_no_bit(rng):
     def run(threads):
         numba.set_num_threads(threads)
         try:
-            y, mean, var = BN.batchnorm_forward_numba(x, gamma, beta, 1e-5)
-            return (y, mean, var, *BN.batchnorm_backward_numba(g, x, mean, var, gamma, 1e-5, True))
+            y, mean, var = BN.batchnorm_forward.numba(x, gamma, beta, 1e-5)
+            return (y, mean, var, *BN.batchnorm_backward.numba(g, x, mean, var, gamma, 1e-5, True))
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for a, b in zip(run(1), run(numba.config.NUMBA_NUM_THREADS)):

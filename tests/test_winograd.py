@@ -1,4 +1,4 @@
-"""Winograd's F(2x2, 3x3) (kernels/winograd.py) and Conv2D's use of it.
+"""Winograd's F(2x2, 3x3) (kernels/fast/winograd.py) and the conv engine's use of it.
 
 - the four transforms: loop definitions (kernels/naive.py), vectorised references and Numba
   kernels agree, in float64 and float32, on odd and even sizes and paddings 0-2;
@@ -13,7 +13,8 @@ import pytest
 
 import numpynet as nn
 from numpynet.kernels import dispatch, naive
-from numpynet.kernels import winograd as Wg
+from numpynet.kernels.fast import conv as engine
+from numpynet.kernels.fast import winograd as Wg
 
 TRANSFORM_CASES = [  # (N, C, H, W, pad): Ho, Wo = H + 2*pad - 2, W + 2*pad - 2
     (2, 3, 5, 5, 1),      # odd output: the last tile half outside
@@ -75,10 +76,10 @@ def test_backward_transforms_are_the_adjoints(case, rng):
     x, dV, M, dy = (rng.standard_normal(s) for s in (x_shape, V_shape, M_shape, y_shape))
     W, dU = rng.standard_normal((3, x_shape[1], 3, 3)), rng.standard_normal((16, 3, x_shape[1]))
     zero_bias = np.zeros(y_shape[1])
-    pairs = [(np.vdot(Wg.input_transform_numba(x, pad), dV),
-              np.vdot(x, Wg.input_grad_transform_numba(dV, x_shape, pad))),
-             (np.vdot(Wg.output_transform_numba(M, zero_bias, np.empty(y_shape)), dy),
-              np.vdot(M, Wg.output_grad_transform_numba(dy))),
+    pairs = [(np.vdot(Wg.input_transform.numba(x, pad), dV),
+              np.vdot(x, Wg.input_grad_transform.numba(dV, x_shape, pad))),
+             (np.vdot(Wg.output_transform.numba(M, zero_bias, np.empty(y_shape)), dy),
+              np.vdot(M, Wg.output_grad_transform.numba(dy))),
              (np.vdot(Wg.filter_transform(W), dU), np.vdot(W, Wg.filter_grad_transform(dU)))]
     for left, right in pairs:
         assert left == pytest.approx(right, rel=1e-12, abs=1e-12)
@@ -103,12 +104,12 @@ CONV_CASES = [  # (N, C, H, W, F, pad, groups)
 @pytest.mark.parametrize("chunk_bytes", [1, 10**9])             # one image per chunk, all
 def test_winograd_conv_equals_the_direct_loops(case, chunk_bytes, rng, monkeypatch):
     N, C, H, W, F, p, g = case
-    monkeypatch.setattr(nn.Conv2D, "chunk_bytes", chunk_bytes)
+    monkeypatch.setattr(engine, "CHUNK_BYTES", chunk_bytes)
     layer = nn.Conv2D(C, F, 3, padding=p, groups=g)
     layer.params = {"W": rng.standard_normal(layer.params["W"].shape),
                     "b": rng.standard_normal(F)}
     x = rng.standard_normal((N, C, H, W))
-    assert layer._uses_winograd(x)
+    assert _winograd_ran(layer, x)
     y = layer.forward(x)
     np.testing.assert_allclose(y, naive.conv_forward(x, layer.params["W"], layer.params["b"],
                                                      1, p, g), rtol=1e-12, atol=1e-12)
@@ -147,7 +148,7 @@ def test_winograd_float32_error_is_float32_rounding(rng, monkeypatch):
     exact_y = naive.conv_forward(x64[:1], W64, np.zeros(64), 1, 1, 2)
     errors = {}
     for winograd in (True, False):
-        monkeypatch.setattr(nn.Conv2D, "winograd", winograd)
+        monkeypatch.setattr(engine, "WINOGRAD", winograd)
         layer.params["W"] = W64
         layer.forward(x64)
         exact_dx, exact_dW = layer.backward(dout64), layer.grads["W"].copy()
@@ -161,13 +162,26 @@ def test_winograd_float32_error_is_float32_rounding(rng, monkeypatch):
     assert max(errors[True]) < 1e-5 and max(errors[False]) < 1e-5
 
 
+def _winograd_ran(layer, x):
+    """Whether layer.forward(x) ran Winograd's transforms (seen through dispatch.instrument)."""
+    names = []
+
+    def record(name, fn, *args, **kwargs):
+        names.append(name)
+        return fn(*args, **kwargs)
+
+    with dispatch.instrument(record):
+        layer.forward(x, train=False)
+    return "winograd_input" in names
+
+
 def test_conv_uses_winograd_only_for_3x3_stride_1_on_the_fast_cpu_path(monkeypatch):
     x = np.zeros((1, 4, 9, 9), dtype=np.float32)
-    assert nn.Conv2D(4, 4, 3, padding=1)._uses_winograd(x)
-    assert not nn.Conv2D(4, 4, 3, stride=2)._uses_winograd(x)
-    assert not nn.Conv2D(4, 4, 5, padding=2)._uses_winograd(x)
-    assert not nn.Conv2D(4, 4, (3, 1))._uses_winograd(x)
+    assert _winograd_ran(nn.Conv2D(4, 4, 3, padding=1), x)
+    assert not _winograd_ran(nn.Conv2D(4, 4, 3, stride=2), x)
+    assert not _winograd_ran(nn.Conv2D(4, 4, 5, padding=2), x)
+    assert not _winograd_ran(nn.Conv2D(4, 4, (3, 1)), x)
     with dispatch.using("reference"):
-        assert not nn.Conv2D(4, 4, 3)._uses_winograd(x)
-    monkeypatch.setattr(nn.Conv2D, "winograd", False)
-    assert not nn.Conv2D(4, 4, 3)._uses_winograd(x)
+        assert not _winograd_ran(nn.Conv2D(4, 4, 3), x)
+    monkeypatch.setattr(engine, "WINOGRAD", False)
+    assert not _winograd_ran(nn.Conv2D(4, 4, 3), x)

@@ -1,21 +1,21 @@
 """The hot loops on an NVIDIA GPU: Numba-CUDA kernels that take and return CuPy arrays.
 
-Each function here takes the arguments of its NumPy reference twin in `numpynet.kernels`
-and computes the same thing (the formulas are in those modules' docstrings); it is found by
-its name (numpynet/kernels/dispatch.py) and runs for CuPy arrays:
+Each function here takes the arguments of its NumPy reference twin (kernels/im2col.py and the
+layers, whose docstrings give the formulas) and computes the same thing; it is found by its
+name (numpynet/kernels/dispatch.py) and runs for CuPy arrays:
 
     im2col(x, kh, kw, stride, pad)              x (N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo)
     col2im(cols, x_shape, kh, kw, stride, pad)  the adjoint: sums every column entry back
     maxpool_forward(x, k, stride)               -> y, arg (int32 window offset i*k + j)
     maxpool_backward(dout, arg, x_shape, k, stride)
-    lrn_forward(a, size, alpha, beta, k)        -> b, d
-    lrn_backward(dout, a, b, d, size, alpha, beta)
-    lrn_normalise, lrn_backward_from_input      the layer's pair, built from the two above
+    lrn_forward(a, size, alpha, beta, k)        -> b
+    lrn_backward(dout, a, size, alpha, beta, k) -> dL/da (b and d recomputed from a)
 
-They accept the twins' `out=` and `scratch=` and ignore them (they return new arrays, from
-CuPy's memory pool): callers use the returned array. The kernels that have no GPU version here
-(ReLU, the SGD update, the wide im2col, the product layout moves) run as the reference's array
-code on CuPy.
+They accept the CPU engine's `out=` and `scratch=` and ignore them (they return new arrays,
+from CuPy's memory pool). The kernels that have no GPU version here (the convolution's
+products, ReLU, BatchNorm, the SGD update) run as the reference's array code on CuPy: on a
+GPU the convolution is the reference's one im2col and one matrix product per group, whole
+batch at once (cuBLAS), which the card's memory holds.
 
 Thread mapping: every OUTPUT element is computed by exactly one thread, so no two threads write
 the same place: no atomics, and the result does not depend on scheduling (deterministic, run
@@ -279,7 +279,7 @@ def _lrn_backward_kernel(dout, a, b, d, size, beta, two_alpha_beta, zero, da):
                           - two_alpha_beta * a[n, c, h, w] * s)
 
 
-def lrn_forward(a, size, alpha, beta, k):
+def _lrn_forward_and_denominators(a, size, alpha, beta, k):
     """a (N, C, H, W) -> (b, d); one thread per element."""
     xp, (a,) = _contiguous(a)
     b, d = xp.empty_like(a), xp.empty_like(a)
@@ -288,22 +288,17 @@ def lrn_forward(a, size, alpha, beta, k):
     return b, d
 
 
-def lrn_backward(dout, a, b, d, size, alpha, beta):
-    """dL/db -> dL/da; one thread per element."""
+def lrn_forward(a, size, alpha, beta, k):
+    """a -> b (d dropped)."""
+    return _lrn_forward_and_denominators(a, size, alpha, beta, k)[0]
+
+
+def lrn_backward(dout, a, size, alpha, beta, k):
+    """dL/db -> dL/da from a alone: b and d recomputed, then one thread per element."""
+    b, d = _lrn_forward_and_denominators(a, size, alpha, beta, k)
     xp, arrays = _contiguous(dout, a, b, d)
     da = xp.empty_like(arrays[1])
     t = da.dtype.type
     launch(_lrn_backward_kernel, da.size, xp, *arrays, size, t(beta), t(2 * alpha * beta),
            t(0), da)
     return da
-
-
-def lrn_normalise(a, size, alpha, beta, k, out=None):
-    """a -> b alone: lrn_forward, d dropped."""
-    return lrn_forward(a, size, alpha, beta, k)[0]
-
-
-def lrn_backward_from_input(dout, a, size, alpha, beta, k, out=None):
-    """dL/db -> dL/da from a alone: lrn_forward recomputes b and d, then lrn_backward."""
-    b, d = lrn_forward(a, size, alpha, beta, k)
-    return lrn_backward(dout, a, b, d, size, alpha, beta)

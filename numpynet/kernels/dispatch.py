@@ -1,33 +1,41 @@
-"""The one place that decides which implementation of a hot loop runs.
+"""The one place that decides which implementation of a hot loop runs: the door between the
+book (the math, as plain array code) and the engine (the same math, compiled and chunked).
 
-Every kernel (im2col, max-pooling, LRN, ...) has up to three implementations of the same
-arithmetic, tested against each other and against its definition as plain loops
-(numpynet/kernels/naive.py, which nothing dispatches to: it is for reading and for the tests):
+Every kernel has up to three implementations of the same arithmetic, tested against each other
+and against its definition as plain loops (numpynet/kernels/naive.py, which nothing dispatches
+to: it is for reading and for the tests):
 
-    reference   vectorised array code: the definition made fast enough to use (runs on CuPy)
-    numba       compiled CPU loops, for NumPy arrays
-    gpu         Numba-CUDA loops, for CuPy arrays (numpynet/gpu/kernels.py, imported on first
-                use so that a CPU user never imports CuPy)
+    reference   the math as vectorised array code: the function that is declared, in the layer
+                that uses it (layers/relu.py's `relu_forward`, ...); runs on NumPy and CuPy
+    numba       the engine: a compiled function OF THE SAME NAME in numpynet/kernels/fast/,
+                for NumPy arrays; it owns its memory reuse (chunks, workspace, array pool).
+                The engine hands its functions in with `add_twins` when it is imported
+                (`import numpynet` does that), so the book never imports the engine
+    gpu         a Numba-CUDA function of the same name in numpynet/gpu/kernels.py, for CuPy
+                arrays (imported on first use, so that a CPU user never imports CuPy)
 
-A kernel module declares each kernel once,
+A reference is declared once, with a decorator,
 
-    im2col = dispatch.kernel("im2col", reference=im2col_reference, numba=im2col_numba)
+    @kernel
+    def relu_forward(x):
+        return xp.maximum(x, 0)
 
-and the layers call `im2col(x, ...)`. On each call the kernel looks at its first argument and
-at the kind chosen here (`use_kernels`, or NUMPYNET_KERNELS in numpynet/config):
+and callers call `relu_forward(x)`. On each call the kernel looks at its first argument and at
+the kind chosen here (`use_kernels`, or NUMPYNET_KERNELS in numpynet/config):
 
-    kind 'reference'            -> reference
-    kind 'fast', NumPy array    -> numba (reference if the kernel has none)
-    kind 'fast', CuPy array     -> the function of the same name in gpu/kernels.py, if there
-                                   is one, else reference (array code runs on CuPy unchanged)
+    kind 'reference'            -> the reference
+    kind 'fast', NumPy array    -> kernels/fast/<name> (the reference if there is none)
+    kind 'fast', CuPy array     -> gpu/kernels.<name> (the reference if there is none: array
+                                   code runs on CuPy unchanged)
 
-All three take the same arguments. `out=` and `scratch=` (where given) are requests, not
-promises (the GPU kernels ignore them): use the returned array. `kernel.is_fast_for(x)` says
-whether a compiled implementation would run for x.
+All take the reference's arguments and return what it returns; the fast ones may accept more
+(`out=`, `scratch=`: requests, not promises, used inside the engine). `kernel.numba` is the
+compiled function and `kernel.is_fast_for(x)` says whether it (or a GPU one) would run for x.
+Kernels that exist only inside the engine (Winograd's transforms) pass theirs explicitly:
+`kernel(reference, numba=..., name=...)`.
 
 `instrument(wrapper)` routes every kernel call through `wrapper(name, fn, *args, **kwargs)`
-while it is active: that is how the benchmark times im2col inside the convolutions, without
-patching any module.
+while it is active: the one hook the benchmark uses to time kernels inside the convolutions.
 """
 
 import contextlib
@@ -37,6 +45,7 @@ from .. import backend, config
 _kind = None                   # set by use_kernels; until then NUMPYNET_KERNELS decides
 _wrapper = None                # the active instrument() wrapper, or None
 KERNELS = {}                   # name -> Kernel, every kernel declared so far
+TWINS = {}                     # name -> the engine's compiled function of that name
 
 
 def use_kernels(kind):
@@ -74,6 +83,11 @@ def path(x):
     return "gpu" if backend.is_gpu_array(x) else "numba"
 
 
+def add_twins(twins):
+    """The engine's compiled functions, {kernel name: function} (numpynet/kernels/fast/)."""
+    TWINS.update(twins)
+
+
 def gpu_module():
     """numpynet/gpu/kernels.py (imported here, on the first GPU array, never before)."""
     from ..gpu import kernels as gpu
@@ -83,10 +97,15 @@ def gpu_module():
 class Kernel:
     """A named hot loop with its implementations; calling it picks one for its first argument."""
 
-    def __init__(self, name, reference, numba=None, doc=None):
-        self.name, self.reference, self.numba = name, reference, numba
-        self.__name__ = name
-        self.__doc__ = doc or reference.__doc__
+    def __init__(self, name, reference, numba=None):
+        self.name, self.reference, self._numba = name, reference, numba
+        self.__name__, self.__doc__ = name, reference.__doc__
+        self.__wrapped__ = reference              # inspect.signature shows the reference's
+
+    @property
+    def numba(self):
+        """The compiled CPU implementation: given at declaration, else the engine's twin."""
+        return self._numba if self._numba is not None else TWINS.get(self.name)
 
     def gpu(self):
         """The GPU implementation, or None if gpu/kernels.py has none of this name."""
@@ -115,11 +134,13 @@ class Kernel:
         return f"<kernel {self.name}>"
 
 
-def kernel(name, reference, numba=None, doc=None):
-    """Declare a kernel (see the module docstring); returns the callable the layers use."""
+def kernel(reference, numba=None, name=None):
+    """Declare `reference` as a kernel (see the module docstring), as `@kernel` or
+    `kernel(fn, numba=..., name=...)`; returns the callable that callers use."""
+    name = name or reference.__name__
     if name in KERNELS:
         raise ValueError(f"kernel {name!r} is declared twice")
-    KERNELS[name] = k = Kernel(name, reference, numba, doc)
+    KERNELS[name] = k = Kernel(name, reference, numba)
     return k
 
 

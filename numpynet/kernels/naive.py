@@ -15,8 +15,8 @@ the input's dtype; float64 inputs give the exact definition.
 
 import numpy as np
 
-from ..shapes import conv_output_hw, wide_length, wide_width
-from .winograd import AT, BT, output_hw, tiles
+from ..shapes import conv_output_hw
+from .fast.winograd import AT, BT, output_hw, tiles
 
 # --------------------------------------------------------------------------- convolution
 
@@ -104,44 +104,10 @@ def col2im(cols, x_shape, kh, kw, stride=1, pad=0):
     return x
 
 
-def _wide_pairs(x_shape, kh, kw, pad):
-    """The same for the wide layout (stride 1): entry (row (c, i, j), column (n, q)) holds the
-    padded plane's element q + i*Wp + j, for q < Ho*Wp; skipped past the end of the plane and
-    in the padding."""
-    N, C, H, W = x_shape
-    Wp, L = wide_width(W, kw, pad), wide_length(H, W, kh, kw, pad)
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                for n in range(N):
-                    for q in range(L):
-                        hp, wp = divmod(q + i * Wp + j, Wp)        # in the padded plane
-                        if pad <= hp < H + pad and pad <= wp < W + pad:
-                            yield (c * kh + i) * kw + j, n * L + q, (n, c, hp - pad, wp - pad)
-
-
-def im2col_wide(x, kh, kw, pad=0):
-    """Stride 1, the wide layout: cols[(c, i, j), (n, q)] = xpad[n, c].ravel()[q + i*Wp + j]
-    for q < Ho*Wp (0 past the end of the plane)."""
-    N, C, H, W = x.shape
-    cols = np.zeros((C * kh * kw, N * wide_length(H, W, kh, kw, pad)), dtype=x.dtype)
-    for row, col, pixel in _wide_pairs(x.shape, kh, kw, pad):
-        cols[row, col] = x[pixel]
-    return cols
-
-
-def col2im_wide(cols, x_shape, kh, kw, pad=0):
-    """The adjoint of im2col_wide."""
-    x = np.zeros(x_shape, dtype=cols.dtype)
-    for row, col, pixel in _wide_pairs(x_shape, kh, kw, pad):
-        x[pixel] += cols[row, col]
-    return x
-
-
 # --------------------------------------------------------------------------- product <-> images
 
 def columns_to_images(out, bias, y):
-    """y[n, f, oh, ow] = out[f, n, oh, ow] + bias[f] for ow < Wo. Writes y."""
+    """y[n, f, oh, ow] = out[f, n, oh, ow] + bias[f] (for ow < Wo, if out is wider). Writes y."""
     N, F, Ho, Wo = y.shape
     for n in range(N):
         for f in range(F):
@@ -152,7 +118,7 @@ def columns_to_images(out, bias, y):
 
 
 def images_to_columns(dout, D):
-    """D[f, n, oh, ow] = dout[n, f, oh, ow] for ow < Wo, 0 in the other columns. Writes D."""
+    """D[f, n, oh, ow] = dout[n, f, oh, ow] for ow < Wo, 0 in any further columns. Writes D."""
     F, N, Ho, Wq = D.shape
     for f in range(F):
         for n in range(N):
@@ -285,47 +251,46 @@ def _window(i, C, size):
     return range(max(0, i - size // 2), min(C - 1, i + size // 2) + 1)
 
 
-def lrn_forward(a, size, alpha, beta, k):
-    """The paper's section 3.3, element by element:
-        d_i = k + alpha * sum_{j in window(i)} a_j^2,    b_i = a_i * d_i^(-beta)   -> (b, d)"""
+def _lrn_denominators(a, size, alpha, k):
+    """d_i = k + alpha * sum_{j in window(i)} a_j^2, element by element."""
     N, C, H, W = a.shape
-    b, d = np.zeros_like(a), np.zeros_like(a)
+    d = np.zeros_like(a)
     for n in range(N):
         for h in range(H):
             for w in range(W):
                 for i in range(C):
                     d[n, i, h, w] = k + alpha * sum(a[n, j, h, w] ** 2 for j in _window(i, C, size))
-                    b[n, i, h, w] = a[n, i, h, w] * d[n, i, h, w] ** (-beta)
-    return b, d
+    return d
 
 
-def lrn_backward(dout, a, b, d, size, alpha, beta):
+def lrn_forward(a, size, alpha, beta, k):
+    """The paper's section 3.3, element by element:
+        d_i = k + alpha * sum_{j in window(i)} a_j^2,    b_i = a_i * d_i^(-beta)   -> b"""
+    d = _lrn_denominators(a, size, alpha, k)
+    b = np.zeros_like(a)
+    for idx in np.ndindex(a.shape):
+        b[idx] = a[idx] * d[idx] ** (-beta)
+    return b
+
+
+def lrn_backward(dout, a, size, alpha, beta, k):
     """The chain rule with every term, g = dL/db:  dL/da_j = sum_i g_i * db_i/da_j, where
 
         db_i/da_j = [i = j] d_i^(-beta) - 2 alpha beta a_j b_i / d_i    (for j in window(i))
     """
     N, C, H, W = a.shape
+    d = _lrn_denominators(a, size, alpha, k)
     da = np.zeros_like(a)
     for n in range(N):
         for h in range(H):
             for w in range(W):
                 for i in range(C):
-                    g, bi, di = dout[n, i, h, w], b[n, i, h, w], d[n, i, h, w]
+                    g, di = dout[n, i, h, w], d[n, i, h, w]
+                    bi = a[n, i, h, w] * di ** (-beta)
                     da[n, i, h, w] += g * di ** (-beta)                     # through a_i
                     for j in _window(i, C, size):                           # through d_i
                         da[n, j, h, w] -= g * 2 * alpha * beta * a[n, j, h, w] * bi / di
     return da
-
-
-def lrn_normalise(a, size, alpha, beta, k):
-    """b alone."""
-    return lrn_forward(a, size, alpha, beta, k)[0]
-
-
-def lrn_backward_from_input(dout, a, size, alpha, beta, k):
-    """dL/da from a alone (b and d recomputed)."""
-    b, d = lrn_forward(a, size, alpha, beta, k)
-    return lrn_backward(dout, a, b, d, size, alpha, beta)
 
 
 # --------------------------------------------------------------------------- BatchNorm
@@ -382,7 +347,7 @@ def batchnorm_backward(dout, x, mean, var, gamma, eps, batch_stats):
     return dx, dgamma, dbeta
 
 
-# --------------------------------------------------------------------------- ReLU, SGD
+# --------------------------------------------------------------------------- ReLU, Linear, SGD
 
 def relu_forward(x):
     """y = max(0, x), one element at a time (NaN passes through, as in np.maximum)."""
@@ -398,6 +363,15 @@ def relu_backward(dout, y):
     for idx in np.ndindex(dout.shape):
         dx[idx] = dout[idx] if y[idx] > 0 else 0
     return dx
+
+
+def linear_weight_grad(dout, x):
+    """dL/dW[o, i] = sum_n dout[n, o] * x[n, i]"""
+    dW = np.zeros((dout.shape[1], x.shape[1]), dtype=np.result_type(dout, x))
+    for o, i in np.ndindex(dW.shape):
+        for n in range(dout.shape[0]):
+            dW[o, i] += dout[n, o] * x[n, i]
+    return dW
 
 
 def sgd_update(w, v, grad, lr, momentum, weight_decay):

@@ -10,8 +10,8 @@ A layer owns
 `forward(x, train=True)` caches what `backward(dout)` needs and returns y; `backward` returns dx.
 With `train=False` (evaluation) the layers keep nothing for a backward pass.
 
-Gradients are written into the arrays `grads` already holds when they fit (see `_grad_array`):
-copy one if you need it after the next backward.
+The arrays a layer returns, and those in `grads`, may come from memory that the fast kernels
+reuse (numpynet/kernels/fast/memory.py); an array is never reused while anything refers to it.
 """
 
 
@@ -43,15 +43,6 @@ class Layer:
     def _error(self, message):
         """A ValueError that says which layer complained."""
         return ValueError(f"{self._label()}: {message}")
-
-    def _grad_array(self, name, shape, dtype, xp):
-        """The array grads[name] already holds if it has this shape, dtype and device (backward
-        writes the new gradient into it, sparing a large allocation per step), else a new one.
-        """
-        old = self.grads.get(name)
-        if isinstance(old, xp.ndarray) and old.shape == tuple(shape) and old.dtype == dtype:
-            return old
-        return xp.empty(shape, dtype=dtype)
 
     def _check_rank(self, x, rank, layout):
         if getattr(x, "ndim", None) != rank:

@@ -2,8 +2,14 @@
 
 import numpy as np
 
-from .. import backend
+from ..kernels.dispatch import kernel
 from .base import Layer
+
+
+@kernel
+def linear_weight_grad(dout, x):
+    """dL/dW = dout.T @ x      dout (N, out), x (N, in) -> (out, in)"""
+    return dout.T @ x
 
 
 class Linear(Layer):
@@ -12,8 +18,6 @@ class Linear(Layer):
     Backward:  dL/dW = dout.T @ x      dL/db = sum_n dout[n]      dL/dx = dout @ W
     Init: W ~ N(0, weight_std^2), default He's std = sqrt(2 / in_features); b = `bias` (default 0).
 
-    backward writes dL/dW into the array `grads["W"]` already holds (fc6's is 150 MB: a fresh
-    one each step would cost page faults worth a third of the product itself).
     `backward(dout, input_grad=False)` skips dL/dx.
     """
 
@@ -49,10 +53,7 @@ class Linear(Layer):
     def backward(self, dout, input_grad=True):
         if self.x is None:
             raise self._error("backward needs a forward(x, train=True) first")
-        xp = backend.get_array_module(dout)
-        W = self.params["W"]
-        dW = self._grad_array("W", W.shape, xp.result_type(dout.dtype, self.x.dtype), xp)
-        self.grads["W"] = xp.matmul(dout.T, self.x, out=dW)
+        self.grads["W"] = linear_weight_grad(dout, self.x)
         self.grads["b"] = dout.sum(axis=0)
         self.x = None
-        return dout @ W if input_grad else None
+        return dout @ self.params["W"] if input_grad else None

@@ -1,9 +1,35 @@
 """Local response normalisation (Krizhevsky et al. 2012, section 3.3)."""
 
 from .. import backend
-from ..kernels.lrn import lrn_backward_from_input, lrn_normalise
-from ..memory import POOL
+from ..kernels.dispatch import kernel
 from .base import Layer
+
+
+def window_sum(t, size):
+    """sum_{j in window(i)} t_j along the channel axis 1, the window clipped at the edges."""
+    xp = backend.get_array_module(t)
+    C, half = t.shape[1], size // 2
+    tpad = xp.pad(t, ((0, 0), (half, half), (0, 0), (0, 0)))   # zeros = the clipping
+    total = xp.zeros_like(t)
+    for offset in range(size):
+        total += tpad[:, offset:offset + C]
+    return total
+
+
+@kernel
+def lrn_forward(a, size, alpha, beta, k):
+    """a (N, C, H, W) -> b:  d = k + alpha * window_sum(a^2),  b = a * d^(-beta)"""
+    d = k + alpha * window_sum(a * a, size)
+    return a * d ** (-beta)
+
+
+@kernel
+def lrn_backward(dout, a, size, alpha, beta, k):
+    """dL/db -> dL/da = g d^(-beta) - 2 alpha beta a * window_sum(g b / d), from a alone (d and b
+    recomputed: cheaper than keeping two activation-sized arrays from forward)."""
+    d = k + alpha * window_sum(a * a, size)
+    b = a * d ** (-beta)
+    return dout * d ** (-beta) - (2 * alpha * beta) * a * window_sum(dout * b / d, size)
 
 
 class LocalResponseNorm(Layer):
@@ -32,9 +58,6 @@ class LocalResponseNorm(Layer):
     as in the forward pass, applied to g * b / d. (Forgetting the cross terms, i.e. keeping only
     i = j, is a classic mistake that a gradient check at alpha ~ 1e-4 and unit inputs barely
     notices; tests/test_layers.py checks at alpha ~ 1 and activations ~ 100 where it shows.)
-
-    The layer keeps only its input a between forward and backward; backward recomputes d and
-    b from it (cheaper than keeping two more activation-sized arrays, see kernels/lrn.py).
     """
 
     x = None                       # the input, kept by forward for backward
@@ -51,14 +74,11 @@ class LocalResponseNorm(Layer):
 
     def forward(self, x, train=True):
         self._check_rank(x, 4, "(N, C, H, W)")
-        self.x = x if train else None     # all backward needs: it recomputes d (kernels/lrn.py)
-        out = POOL.empty(x.shape, x.dtype, backend.get_array_module(x))
-        return lrn_normalise(x, self.size, self.alpha, self.beta, self.k, out=out)
+        self.x = x if train else None              # all backward needs: it recomputes d
+        return lrn_forward(x, self.size, self.alpha, self.beta, self.k)
 
     def backward(self, dout):
         if self.x is None:
             raise self._error("backward needs a forward(x, train=True) first")
         x, self.x = self.x, None
-        out = POOL.empty(x.shape, dout.dtype, backend.get_array_module(dout))
-        return lrn_backward_from_input(dout, x, self.size, self.alpha, self.beta, self.k,
-                                       out=out)
+        return lrn_backward(dout, x, self.size, self.alpha, self.beta, self.k)

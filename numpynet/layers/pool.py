@@ -3,10 +3,41 @@
 import numpy as np
 
 from .. import backend
-from ..kernels.pool import maxpool_backward, maxpool_forward
-from ..memory import POOL
+from ..kernels.dispatch import kernel
 from ..shapes import conv_output_hw
 from .base import Layer
+
+
+def _window(x, i, j, k, stride, Ho, Wo):
+    """The (i, j)-th element of every pooling window: a strided view (N, C, Ho, Wo)."""
+    return x[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride]
+
+
+@kernel
+def maxpool_forward(x, k, stride):
+    """x (N, C, H, W) -> y (N, C, Ho, Wo), arg (N, C, Ho, Wo) int32: the winning offset i*k + j
+    of each window (the first in row-major order on ties)."""
+    xp = backend.get_array_module(x)
+    N, C, H, W = x.shape
+    Ho, Wo = conv_output_hw(H, W, k, k, stride, 0)
+    windows = xp.stack([_window(x, i, j, k, stride, Ho, Wo)
+                        for i in range(k) for j in range(k)])        # (k*k, N, C, Ho, Wo)
+    arg = windows.argmax(axis=0).astype(np.int32)                    # first max on ties
+    y = xp.take_along_axis(windows, arg[None].astype(np.intp), axis=0)[0]
+    return y, arg
+
+
+@kernel
+def maxpool_backward(dout, arg, x_shape, k, stride):
+    """dout (N, C, Ho, Wo) -> dx (N, C, H, W): each gradient added at its window's winner."""
+    xp = backend.get_array_module(dout)
+    N, C, Ho, Wo = dout.shape
+    dx = xp.zeros(x_shape, dtype=dout.dtype)
+    for i in range(k):
+        for j in range(k):
+            won = arg == i * k + j
+            _window(dx, i, j, k, stride, Ho, Wo)[...] += xp.where(won, dout, 0)   # +=: overlap
+    return dx
 
 
 class MaxPool2D(Layer):
@@ -42,18 +73,13 @@ class MaxPool2D(Layer):
         k = self.kernel_size
         if k > x.shape[2] or k > x.shape[3]:
             raise self._error(f"pooling window {k}x{k} is larger than the input {x.shape}")
-        xp = backend.get_array_module(x)
-        shape = self.output_shape(x.shape)
-        out = POOL.empty(shape, x.dtype, xp), POOL.empty(shape, np.int32, xp)
-        y, arg = maxpool_forward(x, k, self.stride, out=out)
+        y, arg = maxpool_forward(x, k, self.stride)
         self.arg, self.x_shape = (arg if train else None), x.shape
         return y
 
     def backward(self, dout):
         if self.arg is None:
             raise self._error("backward needs a forward(x, train=True) first")
-        xp = backend.get_array_module(dout)
-        dx = maxpool_backward(dout, self.arg, self.x_shape, self.kernel_size, self.stride,
-                              out=POOL.empty(self.x_shape, dout.dtype, xp))
+        dx = maxpool_backward(dout, self.arg, self.x_shape, self.kernel_size, self.stride)
         self.arg = None
         return dx

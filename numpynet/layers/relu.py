@@ -1,9 +1,22 @@
 """Rectified linear unit."""
 
 from .. import backend
-from ..kernels.relu import relu_backward, relu_forward
-from ..memory import POOL
+from ..kernels.dispatch import kernel
 from .base import Layer
+
+
+@kernel
+def relu_forward(x):
+    """y = max(0, x)"""
+    xp = backend.get_array_module(x)
+    return xp.maximum(x, 0)                    # (0 is a weak scalar: y keeps x's dtype)
+
+
+@kernel
+def relu_backward(dout, y):
+    """dL/dx = dL/dy where y > 0, else 0"""
+    xp = backend.get_array_module(dout)
+    return xp.where(y > 0, dout, 0)
 
 
 class ReLU(Layer):
@@ -21,15 +34,13 @@ class ReLU(Layer):
     y = None                       # the output, kept by forward for backward
 
     def forward(self, x, train=True):
-        xp = backend.get_array_module(x)
-        y = relu_forward(x, out=POOL.empty(x.shape, x.dtype, xp))
+        y = relu_forward(x)
         self.y = y if train else None
         return y
 
     def backward(self, dout):
         if self.y is None:
             raise self._error("backward needs a forward(x, train=True) first")
-        xp = backend.get_array_module(dout)
-        dx = relu_backward(dout, self.y, out=POOL.empty(dout.shape, dout.dtype, xp))
+        dx = relu_backward(dout, self.y)
         self.y = None
         return dx

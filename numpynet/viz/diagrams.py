@@ -117,14 +117,14 @@ def plot_pooling(x, settings=((2, 2), (2, 1)), title=None):
     """Max-pooling of the 2-d array `x` for each (kernel, stride) in `settings`: the input with
     every window outlined in its own colour (the winners in bold), and the output, each cell
     tinted like its window. With stride < kernel the windows overlap and a pixel can win twice."""
-    from ..kernels.pool import maxpool_forward_reference
+    from ..layers.pool import maxpool_forward
     plt = pyplot()
     x = np.asarray(x, dtype=float)
     H, W = x.shape
     fig, axes = plt.subplots(len(settings), 2, squeeze=False,
                              figsize=(0.55 * W * 2 + 1.6, len(settings) * (0.55 * H + 0.9)))
     for (k, s), (ax_in, ax_out) in zip(settings, axes):
-        y, arg = maxpool_forward_reference(x[None, None], k, s)
+        y, arg = maxpool_forward.reference(x[None, None], k, s)
         y, arg = y[0, 0], arg[0, 0]
         Ho, Wo = y.shape
         colours = palette(Ho * Wo)

@@ -30,7 +30,7 @@ import sys
 
 import numpy as np
 
-from .shapes import size_of
+from ...shapes import size_of
 
 
 class Workspace:

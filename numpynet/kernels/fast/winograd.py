@@ -29,7 +29,7 @@ t = image * th * tw + i * tw + j; xi = 4 * row + column within the 4x4 tile):
     U, dU   (16, F, C/G)         V, dV   (16, C, T)          M, dM   (16, F, T)
 
 Output rows and columns beyond Ho, Wo (odd sizes) are computed and dropped; their gradient is
-zero. The products are Conv2D's (layers/conv.py); here are the transforms:
+zero. The products are the conv engine's (kernels/fast/conv.py); here are the transforms:
 
 - `filter_transform`, `filter_grad_transform`: NumPy only (the filters are small);
 - `input_transform`, `output_transform`, `output_grad_transform`, `input_grad_transform`: a
@@ -43,8 +43,8 @@ before a product): docs/PERFORMANCE.md has the measurement and the speed.
 import numba
 import numpy as np
 
-from .. import backend
-from . import dispatch
+from ... import backend
+from .. import dispatch
 
 BT = np.array([[1, 0, -1, 0],
                [0, 1, 1, 0],
@@ -331,14 +331,16 @@ def input_grad_transform_numba(dV, x_shape, pad, out=None):
     return dx
 
 
-input_transform = dispatch.kernel("winograd_input", input_transform_reference,
-                                  input_transform_numba)
-output_transform = dispatch.kernel("winograd_output", output_transform_reference,
-                                   output_transform_numba)
-output_grad_transform = dispatch.kernel("winograd_output_grad", output_grad_transform_reference,
-                                        output_grad_transform_numba)
-input_grad_transform = dispatch.kernel("winograd_input_grad", input_grad_transform_reference,
-                                       input_grad_transform_numba)
+input_transform = dispatch.kernel(input_transform_reference, numba=input_transform_numba,
+                                  name="winograd_input")
+output_transform = dispatch.kernel(output_transform_reference, numba=output_transform_numba,
+                                   name="winograd_output")
+output_grad_transform = dispatch.kernel(output_grad_transform_reference,
+                                        numba=output_grad_transform_numba,
+                                        name="winograd_output_grad")
+input_grad_transform = dispatch.kernel(input_grad_transform_reference,
+                                       numba=input_grad_transform_numba,
+                                       name="winograd_input_grad")
 
 
 def is_fast_for(x):

@@ -1,33 +1,31 @@
-"""Conv2D's matrix product <-> NCHW images: the two layout moves around W @ cols.
+"""The conv engine's matrix product <-> NCHW images: the two layout moves around W @ cols.
 
 The product of the filters with the im2col columns of n images comes out with the filters
 first; the layers want the images first (NCHW):
 
-    out  (F, n, Ho, Wq)   W @ cols, reshaped       Wq = Wo, or Wp in the wide layout
+    out  (F, n, Ho, Wo)   W @ cols, reshaped
     y    (n, F, Ho, Wo)   the layer's output
 
-    columns_to_images(out, bias, y):   y[n, f, oh, ow] = out[f, n, oh, ow] + bias[f]    (ow < Wo)
-    images_to_columns(dout, D):        D[f, n, oh, ow] = dout[n, f, oh, ow]  (ow < Wo), else 0
+    columns_to_images(out, bias, y):   y[n, f, oh, ow] = out[f, n, oh, ow] + bias[f]
+    images_to_columns(dout, D):        D[f, n, oh, ow] = dout[n, f, oh, ow]
 
-The columns ow >= Wo are the wide layout's wrap-around columns (kernels/im2col.py): dropped
-from the output, and given a zero gradient so that they add nothing to dW or dx.
-
-- `*_reference`: a transpose and a slice (array code, runs on CuPy unchanged).
+- `*_reference`: a transpose (array code, runs on CuPy unchanged).
 - `*_numba`: the same copies as loops, parallel over (image, filter) planes: NumPy's strided
   copy of such short rows is slow (docs/PERFORMANCE.md).
-Both write into the given y or D and return it.
+Both write into the given y or D and return it. (They accept a product wider than the output,
+Wq > Wo columns per row, dropping the extra columns and giving them a zero gradient.)
 """
 
 import numba
 import numpy as np
 
-from .. import backend
-from . import dispatch
+from ... import backend
+from .. import dispatch
 
 
 def columns_to_images_reference(out, bias, y):
     """(F, n, Ho, Wq) product -> y (n, F, Ho, Wo) + bias: transpose the first two axes, drop
-    the wrap-around columns ow >= Wo (if any), add bias[f]. Writes y."""
+    the columns ow >= Wo (if any), add bias[f]. Writes y."""
     xp = backend.get_array_module(out)
     Wo = y.shape[3]
     xp.add(out[..., :Wo].transpose(1, 0, 2, 3), bias.reshape(1, -1, 1, 1), out=y)
@@ -36,7 +34,7 @@ def columns_to_images_reference(out, bias, y):
 
 def images_to_columns_reference(dout, D):
     """dL/dy (n, F, Ho, Wo) -> D (F, n, Ho, Wq), laid out like the product, with zeros in the
-    wrap-around columns. Writes D."""
+    columns ow >= Wo (if any). Writes D."""
     Wo = dout.shape[3]
     D[..., :Wo] = dout.transpose(1, 0, 2, 3)
     D[..., Wo:] = 0
@@ -81,7 +79,7 @@ def images_to_columns_numba(dout, D):
     return D
 
 
-columns_to_images = dispatch.kernel("columns_to_images", columns_to_images_reference,
-                                    columns_to_images_numba)
-images_to_columns = dispatch.kernel("images_to_columns", images_to_columns_reference,
-                                    images_to_columns_numba)
+columns_to_images = dispatch.kernel(columns_to_images_reference,
+                                    numba=columns_to_images_numba, name="columns_to_images")
+images_to_columns = dispatch.kernel(images_to_columns_reference,
+                                    numba=images_to_columns_numba, name="images_to_columns")

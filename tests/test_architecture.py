@@ -122,6 +122,14 @@ def test_kernels_import_no_layers():
                           forbidden=above)
 
 
+def test_the_book_never_imports_the_engine():
+    """The layers, the model, SGD and im2col read as the math; the compiled, chunked, memory-
+    reusing versions (kernels/fast/) reach them only through kernels/dispatch.py."""
+    book = (_under("numpynet.layers") | _under("numpynet.models")
+            | {"numpynet.optim", "numpynet.kernels.im2col", "numpynet.kernels.dispatch"})
+    assert not _offending(book, forbidden=_under("numpynet.kernels.fast"))
+
+
 def test_layers_import_no_models_data_or_programs():
     above = (_under("numpynet.models") | _under("numpynet.data")
              | {m for m in MODULES if m.rpartition(".")[2] in ("train", "evaluate", "bench")})

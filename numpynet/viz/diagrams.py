@@ -67,14 +67,14 @@ def plot_im2col(x, kh, kw, stride=1, pad=0, title=None):
     then one matrix product, W (F, C*kh*kw) @ cols. `x` is (H, W) or (C, H, W), small."""
     from matplotlib.patches import Rectangle
 
-    from ..kernels.im2col import im2col_reference
+    from ..kernels.im2col import im2col
     plt = pyplot()
     x = np.asarray(x, dtype=float)
     if x.ndim == 2:
         x = x[None]
     C, H, W = x.shape
     Ho, Wo = conv_output_hw(H, W, kh, kw, stride, pad)
-    cols = im2col_reference(x[None], kh, kw, stride, pad)          # (C*kh*kw, Ho*Wo)
+    cols = im2col.reference(x[None], kh, kw, stride, pad)          # (C*kh*kw, Ho*Wo)
     xpad = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
     P = Ho * Wo
     colours = palette(P)

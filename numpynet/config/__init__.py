@@ -145,7 +145,13 @@ def describe():
     return "\n".join(lines)
 
 
-USAGE = "usage: python -m numpynet.config [-h]"
+USAGE = "usage: python -m numpynet.config [-h] [--version]"
+
+
+def version():
+    """numpynet's version (its one source: numpynet/__init__.py; the package is imported before
+    any of its modules, so this reads it without importing anything)."""
+    return sys.modules["numpynet"].__version__
 
 
 def main(argv=None):
@@ -153,6 +159,9 @@ def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
         print(f"{USAGE}\n\n{__doc__.strip()}")
+        return 0
+    if args and args[0] == "--version":
+        print(f"numpynet {version()}")
         return 0
     if args:
         print(f"{USAGE}\nerror: unexpected argument {args[0]!r}", file=sys.stderr)

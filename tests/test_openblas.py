@@ -51,3 +51,16 @@ def test_describe_names_the_kernels_and_where_they_came_from():
     line = openblas.describe()
     core = openblas.info()["core"]
     assert line.startswith(f"OpenBLAS kernels {core} (") and "OPENBLAS_THREAD_TIMEOUT" in line
+
+
+def test_info_reads_the_kernels_and_threads_from_the_library():
+    """OPENBLAS_CORETYPE picks the kernels and set_threads the thread count: both read back
+    from OpenBLAS itself (through threadpoolctl), in a fresh process."""
+    code = ("import json, numpynet; from numpynet import openblas; before = openblas.info(); "
+            "openblas.set_threads(1); print(json.dumps([before, openblas.info()]))")
+    before, after = fresh_python(code, OPENBLAS_CORETYPE="Haswell", OPENBLAS_NUM_THREADS="2")
+    if before["core"] == "?":
+        pytest.skip(f"NumPy does not run on OpenBLAS here ({before['config']})")
+    assert before["core"] == after["core"] == "Haswell"
+    assert before["threads"] == 2 and after["threads"] == 1
+    assert after["config"].startswith("OpenBLAS 0.") and "threads 1" in after["config"]

@@ -46,7 +46,7 @@ from .layout import DatasetError, display_path, in_checkout, project_path, user_
 
 CACHE_ENV = "NUMPYNET_CACHE"
 DEFAULT_CACHE = config.default(CACHE_ENV)
-FORMAT = 1          # bump when the cache layout or preprocessing changes
+FORMAT = 2          # bump when the cache layout or preprocessing changes (2: JPEG draft mode)
 BUILD = "build"     # the purpose in the names of build folders: .<name>.build-<pid>-<hex>
 
 

@@ -49,10 +49,12 @@ SETTINGS = (
             "CUDA kernels on a GPU) or 'reference' (the plain NumPy definitions)",
             "numpynet.kernels.dispatch", ("fast", "reference")),
     Setting("NUMPYNET_DATA", "data/imagenet",
-            "the ImageNet folder used when --data is not given (relative: to the checkout)",
+            "the ImageNet folder used when --data is not given (default relative to the "
+            "checkout; for an installed numpynet, to the current folder)",
             "numpynet.data.layout, numpynet.train"),
     Setting("NUMPYNET_CACHE", "data/cache",
-            "where preprocessed datasets are cached (relative: to the checkout)",
+            "where preprocessed datasets are cached (default relative to the checkout; an "
+            "installed numpynet uses ~/.cache/numpynet/cache, or $XDG_CACHE_HOME/numpynet/cache)",
             "numpynet.data.cache"),
     Setting("NUMPYNET_BLAS_DEFAULTS", "1",
             "0: leave the environment alone on import (no OPENBLAS_THREAD_TIMEOUT default)",

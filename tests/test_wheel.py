@@ -68,7 +68,9 @@ def test_the_wheels_numpynet_answers_not_the_checkouts(installed):
     where = run([bin_ / "python", "-c", "import numpynet; print(numpynet.__file__)"], work, env)
     assert Path(where.strip()).is_relative_to(bin_.parent)
     assert not Path(where.strip()).is_relative_to(ROOT)
-    assert "gpucheck.py" not in where and not (Path(where.strip()).parent / "gpucheck.py").exists()
+    package = Path(where.strip()).parent
+    assert not (package / "gpucheck.py").exists()                  # tooling stays in tools/
+    assert (package / "data" / "imagenet_classes.txt").is_file()   # package data shipped
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -40,8 +40,8 @@ def load_cupy():
     try:
         import cupy as cp
     except ImportError:
-        raise RuntimeError("the GPU backend needs CuPy: pip install 'numpynet[gpu-cuda13]' "
-                           "or 'numpynet[gpu-cuda12]', the one matching your CUDA major "
+        raise RuntimeError("the GPU backend needs CuPy: pip install 'numpynet-alexnet[gpu-cuda13]' "
+                           "or 'numpynet-alexnet[gpu-cuda12]', the one matching your CUDA major "
                            "version (nvidia-smi shows it)") from None
     try:
         n = cp.cuda.runtime.getDeviceCount()

@@ -22,7 +22,8 @@ Another setting is left to you: OPENBLAS_CORETYPE, the kernels. OpenBLAS picks t
 the processor what it is, unless OPENBLAS_CORETYPE names a set. Some machine images pin
 `Haswell` (AVX2), which runs everywhere and gives the same sums on every host; on a processor
 with AVX-512, `SkylakeX` uses the wider vectors, runs the products faster and gives results
-that differ in the last bits. `info()` says which set is running. For example:
+that differ in the last bits. `info()` says which set is running and with how many threads
+(read from the library itself through threadpoolctl). For example:
 
     OPENBLAS_CORETYPE=SkylakeX python -m numpynet.train ...
 
@@ -74,46 +75,36 @@ def apply_defaults():
 
 # --------------------------------------------------------------------------- the loaded library
 
-def _library():
-    """NumPy's OpenBLAS as a ctypes library and its symbol prefix and suffix, or None."""
-    import ctypes
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("", "")):
-            if hasattr(lib, f"{prefix}openblas_get_corename{suffix}"):
-                return lib, prefix, suffix
-    return None
+def _openblas():
+    """threadpoolctl's handle on the OpenBLAS that NumPy loaded, or None (NumPy on MKL, ...).
+
+    threadpoolctl finds the BLAS libraries loaded in the process and calls their own functions
+    (openblas_get_corename, openblas_set_num_threads) under whatever symbol names the build
+    gave them, on Linux, macOS and Windows alike."""
+    import numpy  # noqa: F401  (loads OpenBLAS)
+    from threadpoolctl import ThreadpoolController
+    found = ThreadpoolController().select(internal_api="openblas").lib_controllers
+    numpys = [lib for lib in found if "numpy" in lib.filepath]     # not another package's copy
+    return (numpys or found or [None])[0]
 
 
 def info():
-    """{'core': 'SkylakeX', 'config': 'OpenBLAS 0.3.31 ...'} of the OpenBLAS NumPy loaded
-    ('?' and 'not OpenBLAS, or not found' where there is none, e.g. NumPy built on MKL)."""
-    import ctypes
-
-    import numpy  # noqa: F401  (loads OpenBLAS)
-    found = _library()
-    if found is None:
-        return {"core": "?", "config": "not OpenBLAS, or not found"}
-    lib, prefix, suffix = found
-    result = {}
-    for key, name in (("core", "openblas_get_corename"), ("config", "openblas_get_config")):
-        fn = getattr(lib, f"{prefix}{name}{suffix}")
-        fn.restype = ctypes.c_char_p
-        result[key] = fn().decode().strip()
-    return result
+    """What the OpenBLAS NumPy loaded runs: {'core': 'SkylakeX', 'threads': 2, 'config':
+    'OpenBLAS 0.3.31 (pthreads, threads 2), libscipy_openblas64_....so'}; 'core' '?' and
+    'config' 'not OpenBLAS, or not found' where there is none (e.g. NumPy built on MKL)."""
+    lib = _openblas()
+    if lib is None:
+        return {"core": "?", "threads": None, "config": "not OpenBLAS, or not found"}
+    return {"core": lib.architecture or "?", "threads": lib.num_threads,
+            "config": f"OpenBLAS {lib.version} ({lib.threading_layer}, threads "
+                      f"{lib.num_threads}), {os.path.basename(lib.filepath)}"}
 
 
 def set_threads(threads):
     """OpenBLAS's thread count for this process (no effect if NumPy does not use OpenBLAS)."""
-    found = _library()
-    if found is not None:
-        lib, prefix, suffix = found
-        getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")(threads)
+    lib = _openblas()
+    if lib is not None:
+        lib.set_num_threads(threads)
 
 
 def describe():

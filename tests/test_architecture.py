@@ -10,6 +10,7 @@ inside functions alike, since a lazy import closes a cycle as surely as an eager
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -140,8 +141,29 @@ def test_parallel_imports_no_data_or_programs():
     """parallel/ sits below the programs that use it (train, bench): it spreads a network and
     its steps over processes and knows nothing of datasets or command lines."""
     above = (_under("numpynet.data") | _under("numpynet.bench")
-             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "gpucheck")})
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict")})
     assert not _offending(_under("numpynet.parallel"), forbidden=above)
+
+
+def _code_strings(path):
+    """The string constants of a module's code (its docstrings left out)."""
+    tree = ast.parse(path.read_text(), str(path))
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.body and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str) and id(n) not in docs]
+
+
+def test_the_package_needs_no_checkout():
+    """Developer tooling that runs the checkout's tests/ lives in tools/ (tools/gpucheck.py),
+    outside the installed package: no module of numpynet names a file of the checkout's
+    tests/ or tools/ in its code."""
+    bad = {m: s for m, p in MODULES.items() for s in _code_strings(p)
+           if re.search(r"\b(tests|tools)/\w+\.py", s)}
+    assert not bad, f"modules that need the checkout: {bad}"
+    assert not (PACKAGE / "gpucheck.py").exists()
 
 
 def test_the_experiments_sit_on_top():

@@ -41,6 +41,34 @@ def test_shorter_side_rescaled_then_centre_crop(tmp_path):
     assert (out[2:18] == GREEN).all()
 
 
+def _smooth_photo(width, height):
+    """A smooth colour gradient with a few soft blobs: what a photo's low frequencies look
+    like, and what a JPEG's 8x8 blocks carry."""
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    rgb = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.5 + 0.4 * np.cos(5 * y - 3 * x),
+                    0.5 + 0.4 * np.sin(4 * (x + y))], axis=-1)
+    return (255 * rgb).astype(np.uint8)
+
+
+def test_a_large_jpeg_is_decoded_small_with_the_same_geometry(tmp_path, monkeypatch):
+    """Draft mode: a 520 x 610 JPEG cached at 128 px reaches the resize decoded at 1/4 scale
+    (130 x 153), comes out with the size and crop of a full decode, and its pixels are within
+    a few levels of a full-resolution decode resized the same way."""
+    path = write_image(tmp_path / "large.jpg", _smooth_photo(520, 610))
+    seen = []
+    resize = decode_module.resize_shorter_side
+    monkeypatch.setattr(decode_module, "resize_shorter_side",
+                        lambda img, size, original=None: seen.append(img.size) or
+                        resize(img, size, original))
+    out, notes = load_rgb(path, size=128)
+    assert seen == [(130, 153)] and out.shape == (128, 128, 3) and notes == []
+    with Image.open(path) as full:                        # no draft: every pixel decoded
+        exact = np.asarray(decode_module.centre_crop(resize(full.convert("RGB"), 128), 128))
+    difference = np.abs(out.astype(int) - exact)
+    assert difference.mean() < 1 and difference.max() <= 6
+    assert load_rgb(path, size=300)[0].shape == (300, 300, 3) and seen[-1] == (520, 610)
+
+
 def test_resize_keeps_aspect_ratio():
     assert resize_shorter_side(Image.new("RGB", (300, 200)), 100).size == (150, 100)
     assert resize_shorter_side(Image.new("RGB", (201, 403)), 100).size == (100, 200)

@@ -236,3 +236,49 @@ def test_imagenette_mini_end_to_end(tmp_path):
     assert x.shape == (16, 3, 56, 56) and x.dtype == np.float32 and y.dtype == np.int64
     xv, yv = next(iter(BatchLoader(data.val, batch_size=16, train=False, crop=56, mean=data.mean)))
     assert xv.shape == (16, 3, 56, 56) and yv.tolist() == data.val.labels[:16].tolist()
+
+
+# --- default folders: a checkout, or an installed package ---------------------------------------
+
+def _no_folder_settings(monkeypatch):
+    for name in ("NUMPYNET_DATA", "NUMPYNET_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_default_folders_in_a_checkout_are_the_checkouts(monkeypatch):
+    from pathlib import Path
+
+    from numpynet.data import cache, layout, source
+    _no_folder_settings(monkeypatch)
+    root = Path(layout.__file__).resolve().parents[2]
+    assert layout.in_checkout() and (root / "pyproject.toml").is_file()
+    assert layout.default_data_root() == root / "data" / "imagenet"
+    assert cache.default_cache_root() == root / "data" / "cache"
+    assert source.demo_root() == root / "data" / "demo"
+    line = source.describe_folders(None, None)
+    assert line.startswith("folders  data ") and f"defaults in the checkout {root}" in line
+
+
+def test_default_folders_of_an_installed_numpynet(tmp_path, monkeypatch):
+    """Installed (no pyproject.toml above the package): data/imagenet in the current folder,
+    caches and the demo set in the user cache folder, $XDG_CACHE_HOME honoured, said at start."""
+    from numpynet.data import cache, layout, source
+    _no_folder_settings(monkeypatch)
+    monkeypatch.setattr(layout, "_PROJECT_ROOT", tmp_path / "site-packages")
+    work, xdg, home = tmp_path / "work", tmp_path / "xdg", tmp_path / "home"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    assert not layout.in_checkout()
+    assert layout.default_data_root() == work / "data" / "imagenet"
+    assert cache.default_cache_root() == xdg / "numpynet" / "cache"
+    assert source.demo_root() == xdg / "numpynet" / "demo"
+    line = source.describe_folders(None, None)
+    assert f"cache {xdg / 'numpynet' / 'cache'} (default)" in line
+    assert f"installed numpynet: defaults in the current folder and {xdg / 'numpynet'}" in line
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(home))
+    assert cache.default_cache_root() == home / ".cache" / "numpynet" / "cache"
+    monkeypatch.setenv("NUMPYNET_CACHE", str(tmp_path / "mine"))       # a setting still wins
+    assert cache.default_cache_root() == tmp_path / "mine"
+    assert "cache " + str(tmp_path / "given") in source.describe_folders("d", tmp_path / "given")

@@ -8,7 +8,7 @@ averages) on CuPy arrays against the same layer on NumPy arrays, and a small Ale
 
 Skipped without a usable CuPy GPU. On a GPU machine:
 
-    python -m pytest tests/test_gpu_agreement.py -v          # or: python -m numpynet.gpucheck
+    python -m pytest tests/test_gpu_agreement.py -v          # or: python tools/gpucheck.py OUT
 """
 
 import numpy as np

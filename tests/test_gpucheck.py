@@ -1,16 +1,22 @@
-"""python -m numpynet.gpucheck, rehearsed on the CPU: arguments, per-step timeouts, a failed step
+"""python tools/gpucheck.py, rehearsed on the CPU: arguments, per-step timeouts, a failed step
 not stopping the next, the summary after every step, and the real command failing cleanly
 where there is no GPU (its GPU steps are checked by the one run on a GPU machine)."""
 
 import json
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from numpynet import backend, gpucheck
-from numpynet.gpucheck import Step
+from numpynet import backend
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+sys.path.insert(0, str(TOOLS))
+import gpucheck  # noqa: E402  (tools/gpucheck.py: a developer's tool, not in the package)
+from gpucheck import Step  # noqa: E402
 
 
 def python(code, *args):
@@ -29,6 +35,23 @@ def test_help_names_the_output_folder_and_the_steps(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "OUT_DIR" in text and "--quick" in text and "versions,pytest,train" in text
+
+
+def test_runs_as_a_script_from_any_folder_with_this_checkouts_numpynet(tmp_path):
+    """`python tools/gpucheck.py`: the tool lives outside the installed package and imports the
+    numpynet of the checkout it sits in, whatever the working folder and PYTHONPATH."""
+    script = str(TOOLS / "gpucheck.py")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, script, "--help"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "usage: python tools/gpucheck.py" in run.stdout
+    which = ("import runpy, sys\nsys.argv = [sys.argv[1], '--help']\n"
+             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "except SystemExit:\n    print(sys.modules['numpynet'].__file__)")
+    run = subprocess.run([sys.executable, "-c", which, script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    used = Path(run.stdout.splitlines()[-1]).resolve()
+    assert used == TOOLS.parent / "numpynet" / "__init__.py"
 
 
 def test_out_dir_must_be_given(capsys):
@@ -228,7 +251,7 @@ def _gpu_usable():
     return True
 
 
-@pytest.mark.skipif(_gpu_usable(), reason="a GPU is here: run python -m numpynet.gpucheck")
+@pytest.mark.skipif(_gpu_usable(), reason="a GPU is here: run python tools/gpucheck.py")
 def test_rehearsal_without_a_gpu_completes_and_says_why_each_gpu_step_failed(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     code = gpucheck.main([str(out), "--quick", "--quiet", "--work", str(work)])

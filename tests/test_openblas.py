@@ -51,3 +51,20 @@ def test_describe_names_the_kernels_and_where_they_came_from():
     line = openblas.describe()
     core = openblas.info()["core"]
     assert line.startswith(f"OpenBLAS kernels {core} (") and "OPENBLAS_THREAD_TIMEOUT" in line
+
+
+def test_info_reads_the_kernels_and_threads_from_the_library():
+    """OPENBLAS_CORETYPE picks the kernels and OPENBLAS_NUM_THREADS, then set_threads, the
+    thread count: all read back from OpenBLAS itself (through threadpoolctl), in a fresh
+    process. (OpenBLAS never runs more threads than the process has cores.)"""
+    code = ("import json, os, numpynet; from numpynet import openblas; before = openblas.info(); "
+            "openblas.set_threads(2); "
+            "print(json.dumps([before, openblas.info(), len(os.sched_getaffinity(0))]))")
+    before, after, cores = fresh_python(code, OPENBLAS_CORETYPE="Haswell",
+                                        OPENBLAS_NUM_THREADS="1")
+    if before["core"] == "?":
+        pytest.skip(f"NumPy does not run on OpenBLAS here ({before['config']})")
+    assert before["core"] == after["core"] == "Haswell"
+    assert before["threads"] == 1 and after["threads"] == min(2, cores)
+    assert after["config"].startswith("OpenBLAS 0.") and f"threads {after['threads']}" in \
+        after["config"]

@@ -126,4 +126,4 @@ def test_without_mpi4py_one_line_says_what_to_install(monkeypatch):
                    {"environ": {"OMPI_COMM_WORLD_SIZE": "2"}}):
         with pytest.raises(mpi.MPIUnavailable) as e:
             mpi.init(**kwargs)
-        assert "\n" not in str(e.value) and "pip install 'numpynet[mpi]'" in str(e.value)
+        assert "\n" not in str(e.value) and "pip install 'numpynet-alexnet[mpi]'" in str(e.value)

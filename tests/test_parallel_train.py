@@ -164,4 +164,4 @@ def test_distributed_without_mpi4py_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mpi4py", None)              # import mpi4py now fails
     assert train.main(["--distributed", "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "pip install 'numpynet[mpi]'" in err
+    assert "\n" not in err and "pip install 'numpynet-alexnet[mpi]'" in err

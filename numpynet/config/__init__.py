@@ -49,10 +49,12 @@ SETTINGS = (
             "CUDA kernels on a GPU) or 'reference' (the plain NumPy definitions)",
             "numpynet.kernels.dispatch", ("fast", "reference")),
     Setting("NUMPYNET_DATA", "data/imagenet",
-            "the ImageNet folder used when --data is not given (relative: to the checkout)",
+            "the ImageNet folder used when --data is not given (default relative to the "
+            "checkout; for an installed numpynet, to the current folder)",
             "numpynet.data.layout, numpynet.train"),
     Setting("NUMPYNET_CACHE", "data/cache",
-            "where preprocessed datasets are cached (relative: to the checkout)",
+            "where preprocessed datasets are cached (default relative to the checkout; an "
+            "installed numpynet uses ~/.cache/numpynet/cache, or $XDG_CACHE_HOME/numpynet/cache)",
             "numpynet.data.cache"),
     Setting("NUMPYNET_BLAS_DEFAULTS", "1",
             "0: leave the environment alone on import (no OPENBLAS_THREAD_TIMEOUT default)",
@@ -145,7 +147,13 @@ def describe():
     return "\n".join(lines)
 
 
-USAGE = "usage: python -m numpynet.config [-h]"
+USAGE = "usage: python -m numpynet.config [-h] [--version]"
+
+
+def version():
+    """numpynet's version (its one source: numpynet/__init__.py; the package is imported before
+    any of its modules, so this reads it without importing anything)."""
+    return sys.modules["numpynet"].__version__
 
 
 def main(argv=None):
@@ -153,6 +161,9 @@ def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
         print(f"{USAGE}\n\n{__doc__.strip()}")
+        return 0
+    if args and args[0] == "--version":
+        print(f"numpynet {version()}")
         return 0
     if args:
         print(f"{USAGE}\nerror: unexpected argument {args[0]!r}", file=sys.stderr)

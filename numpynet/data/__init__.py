@@ -119,7 +119,7 @@ def open_imagenet(root=None, subset=None, classes_file=None, per_class=None, val
     classes_file   a file listing the wnids to use; neither: all classes with images
     per_class      cap on training images per class (seeded choice); val_per_class likewise
     size           cached image side (shorter side rescaled to it, centre crop), 256 in the paper
-    cache_root     where caches live (default $NUMPYNET_CACHE, else data/cache)
+    cache_root     where caches live (default $NUMPYNET_CACHE, else data/cache; cache.py)
     seed           for the per-class caps (the loader has its own seed)
     workers        decoding processes (default: all CPUs)
     val_labels     label file for a flat val/ folder, if not found automatically

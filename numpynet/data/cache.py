@@ -1,6 +1,7 @@
 """Decode once, keep forever: the on-disk uint8 cache of a preprocessed split.
 
-A cache is one folder under the cache root (default ``data/cache/``, or ``$NUMPYNET_CACHE``):
+A cache is one folder under the cache root (``$NUMPYNET_CACHE``, else ``data/cache/`` in the
+checkout; an installed numpynet: ``~/.cache/numpynet/cache/``, or under ``$XDG_CACHE_HOME``):
 
     train-100c-256px-<key>/
         images.npy       (M, S, S, 3) uint8, opened memory-mapped: 100 classes need not fit in RAM
@@ -41,17 +42,21 @@ from tqdm import tqdm
 from .. import config
 from ..files import atomic_path, remove_tree, temp_owner, temp_sibling, temp_siblings
 from . import decode
-from .layout import DatasetError, display_path, project_path
+from .layout import DatasetError, display_path, in_checkout, project_path, user_cache_dir
 
 CACHE_ENV = "NUMPYNET_CACHE"
 DEFAULT_CACHE = config.default(CACHE_ENV)
-FORMAT = 1          # bump when the cache layout or preprocessing changes
+FORMAT = 2          # bump when the cache layout or preprocessing changes (2: JPEG draft mode)
 BUILD = "build"     # the purpose in the names of build folders: .<name>.build-<pid>-<hex>
 
 
 def default_cache_root():
-    """$NUMPYNET_CACHE, else data/cache in the checkout."""
-    return Path(config.given(CACHE_ENV) or project_path(DEFAULT_CACHE))
+    """$NUMPYNET_CACHE, else data/cache in the checkout; an installed numpynet: the user cache
+    folder (~/.cache/numpynet/cache), not whatever folder the command happens to run in."""
+    given = config.given(CACHE_ENV)
+    if given:
+        return Path(given)
+    return project_path(DEFAULT_CACHE) if in_checkout() else user_cache_dir() / "cache"
 
 
 class CachedSplit:

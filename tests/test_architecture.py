@@ -136,6 +136,14 @@ def test_parallel_imports_no_data_or_programs():
     assert not _offending(_under("numpynet.parallel"), forbidden=above)
 
 
+def test_weights_import_no_programs():
+    """weights/ reads and writes trained weights for the programs (predict, evaluate, export)
+    and sits below them."""
+    above = (_under("numpynet.bench") | _under("numpynet.parallel")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "export", "gpucheck")})
+    assert not _offending(_under("numpynet.weights"), forbidden=above)
+
+
 def test_the_experiments_sit_on_top():
     """ablate and diagnostics drive train (its main, its Run); nothing imports them."""
     top = {"numpynet.ablate", "numpynet.diagnostics"}

@@ -29,6 +29,7 @@ class Pretrained:
     mean: np.ndarray     # (S, S, 3) float32, subtracted from the cached image before cropping
     crop: int
     source: str          # one line: what was loaded
+    meta: dict = None    # a checkpoint's JSON header (None for imported weights)
 
 
 def imagenet_classes():
@@ -54,7 +55,7 @@ def load(spec, caffe_mean=None):
         if mean is None:
             raise ValueError(f"{path} holds no mean image")
         return Pretrained(net, meta["wnids"], meta["names"], mean.astype(np.float32),
-                          meta["crop"], f"numpynet checkpoint {path}")
+                          meta["crop"], f"numpynet checkpoint {path}", meta)
     wnids, names = imagenet_classes()
     if kind == "caffe":
         model = caffe.read_caffemodel(path)

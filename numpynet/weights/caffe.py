@@ -91,11 +91,15 @@ def read_blob(buf):
 
 
 def read_lrn(buf):
+    """LRNParameter -> dict. A prototxt's decimals (alpha: 0.0001) are stored as float32: the
+    shortest decimal that rounds to the stored float32 gives them back (1e-4, not
+    1.0000000475e-4)."""
     m = pb.message(buf)
-    return {"local_size": pb.scalar(m.get(1, []), "u4", 5),
-            "alpha": pb.scalar(m.get(2, []), "f4", 1.0),
-            "beta": pb.scalar(m.get(3, []), "f4", 0.75),
-            "k": pb.scalar(m.get(5, []), "f4", 1.0)}
+
+    def decimal(number, default):
+        return float(str(np.float32(pb.scalar(m.get(number, []), "f4", default))))
+    return {"local_size": pb.scalar(m.get(1, []), "u4", 5), "alpha": decimal(2, 1.0),
+            "beta": decimal(3, 0.75), "k": decimal(5, 1.0)}
 
 
 def read_layer(buf, version):
@@ -238,9 +242,9 @@ def from_numpynet(net, version="layer", size=227):
         if isinstance(layer, Scale) and not layers:
             c *= layer.c
         elif isinstance(layer, Conv2D):
-            W = layer.params["W"] * np.float32(c) if c != 1 else layer.params["W"]
-            if not layers:
-                W = W[:, ::-1]                                           # RGB -> BGR
+            W = layer.params["W"]
+            if not layers:                                     # conv1: RGB -> BGR, the scale
+                W = W[:, ::-1] * np.float32(c) if c != 1 else W[:, ::-1]
             layers.append(CaffeLayer(layer.name, "Convolution", [W, layer.params["b"]]))
         elif isinstance(layer, Linear):
             layers.append(CaffeLayer(layer.name, "InnerProduct",

@@ -92,6 +92,7 @@ def test_exported_network_reads_back_with_identical_logits(tmp_path, version, pr
     assert [l.describe() for l in back] == [l.describe() for l in net]
     x = np.random.default_rng(2).uniform(-120, 130, (2, 3, 67, 67)).astype(np.float32)
     assert np.array_equal(back.forward(x, train=False), net.forward(x, train=False))
+    assert all(w.flags.writeable and w.flags.c_contiguous for w in back.state_dict().values())
     conv1 = next(l for l in model.layers if l.name == "conv1").blobs[0]
     assert np.array_equal(conv1, net["conv1"].params["W"][:, ::-1])       # stored BGR
 

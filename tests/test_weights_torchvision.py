@@ -61,6 +61,7 @@ def test_import_folds_the_normalisation_into_conv1(tmp_path):
     assert np.allclose(net["conv1"].params["W"] * 255 * torchvision.STD[None, :, None, None], W,
                        rtol=1e-6)
     assert np.array_equal(net["fc6"].params["W"], state["classifier.1.weight"])
+    assert all(w.flags.writeable for w in net.state_dict().values())   # trainable further
 
 
 def test_import_names_a_missing_key(tmp_path):

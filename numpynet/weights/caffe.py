@@ -221,9 +221,9 @@ def to_numpynet(caffe_net, size=None):
             raise ValueError(f"{name}: the file's weights {W.shape} and biases {b.shape} do "
                              f"not fit AlexNet's {own['W'].shape}, {own['b'].shape} at input "
                              f"size {size}")
-        W = W.reshape(own["W"].shape)
-        state[f"{name}.W"] = W[:, ::-1] if name == "conv1" else W      # BGR -> RGB
-        state[f"{name}.b"] = b.reshape(own["b"].shape)
+        W = W.reshape(own["W"].shape)                     # copies below: the file's bytes
+        state[f"{name}.W"] = np.array(W[:, ::-1] if name == "conv1" else W)   # BGR -> RGB
+        state[f"{name}.b"] = np.array(b.reshape(own["b"].shape))
     net.load_state_dict(state)
     for layer, found in zip((l for l in net if isinstance(l, LocalResponseNorm)), lrn):
         p = found.lrn                                   # Caffe's alpha is per channel summed

@@ -128,8 +128,8 @@ def to_numpynet(state):
     net = alexnet(state["classifier.6.weight"].shape[0], preset="torchvision", init="paper",
                   groups=1)
     conv1 = state["features.0.weight"] / (255 * STD)[None, :, None, None]
-    own = {f"{n}.{p}": state[f"{NAMES[n]}.{t}"] for n in NAMES
-           for p, t in (("W", "weight"), ("b", "bias"))}
+    own = {f"{n}.{p}": np.array(state[f"{NAMES[n]}.{t}"], np.float32) for n in NAMES
+           for p, t in (("W", "weight"), ("b", "bias"))}      # copies: writable, own memory
     own["conv1.W"] = conv1.astype(np.float32)
     net.load_state_dict(own)
     return net

@@ -4,6 +4,7 @@ networks exported to Caffe and read back."""
 import numpy as np
 import pytest
 
+from numpynet import predict
 from numpynet.models import alexnet
 from numpynet.weights import caffe, pretrained
 from numpynet.weights import protobuf as pb
@@ -136,3 +137,52 @@ def test_pretrained_caffe_uses_the_mean_pixel_in_rgb(tmp_path):
     assert model.crop == 67 and model.mean.shape == (256, 256, 3)
     assert np.array_equal(model.mean[0, 0], [123, 117, 104])
     assert len(model.names) == 1000 and model.wnids[0] == "n01440764"
+
+
+def bvlc_like_file(path, version, width=1.0, classes=1000):
+    """A .caffemodel laid out as bvlc_alexnet's: deploy.prototxt's layer names and order, the
+    layers without blobs too, Caffe's LRN (alpha 1e-4, k 1), no input_dim; random weights in
+    Caffe's convention (conv1 reads BGR). Returns the weights {name: (W, b)}."""
+    net = alexnet(classes, preset="caffe", init="caffe", seed=7, width=width)
+    rng = np.random.default_rng(8)
+    weights = {n: (rng.standard_normal(net[n].params["W"].shape).astype(np.float32) * 0.02,
+                   rng.standard_normal(net[n].params["b"].shape).astype(np.float32) * 0.1)
+               for n in caffe.WEIGHTED}
+    lrn = {"local_size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}
+    order = ["data", "conv1", "relu1", "norm1", "pool1", "conv2", "relu2", "norm2", "pool2",
+             "conv3", "relu3", "conv4", "relu4", "conv5", "relu5", "pool5", "fc6", "relu6",
+             "drop6", "fc7", "relu7", "drop7", "fc8", "loss"]
+    kinds = {"data": "Data", "conv": "Convolution", "relu": "ReLU", "norm": "LRN",
+             "pool": "Pooling", "fc": "InnerProduct", "drop": "Dropout",
+             "loss": "SoftmaxWithLoss"}
+    layers = [caffe.CaffeLayer(n, kinds[n.rstrip("0123456789")], list(weights.get(n, [])),
+                               lrn if n.startswith("norm") else None) for n in order]
+    caffe.write_caffemodel(path, caffe.CaffeNet(layers, version, []))
+    return weights
+
+
+def test_a_bvlc_shaped_v1_file_becomes_the_caffe_preset(tmp_path):
+    weights = bvlc_like_file(tmp_path / "bvlc.caffemodel", "v1")
+    model = caffe.read_caffemodel(tmp_path / "bvlc.caffemodel")
+    net = caffe.to_numpynet(model)
+    assert caffe.input_size(model) == 227 and net.num_params() == 60_965_224   # groups 2
+    assert net["norm1"].describe() == "size=5, alpha=2e-05, beta=0.75, k=1"
+    assert net["conv2"].groups == 2 and net["fc8"].out_features == 1000
+    assert np.array_equal(net["conv1"].params["W"], weights["conv1"][0][:, ::-1])
+    assert np.array_equal(net["fc6"].params["W"], weights["fc6"][0])
+
+
+def test_predict_pipeline_equals_caffes_own_convention(tmp_path):
+    """Caffe feeds conv1 BGR pixels minus (104, 117, 123); numpynet feeds RGB minus the same
+    mean turned to RGB, into a conv1 whose input channels were reversed: the same logits."""
+    weights = bvlc_like_file(tmp_path / "w.caffemodel", "layer", width=0.125, classes=20)
+    model = pretrained.load(f"caffe:{tmp_path / 'w.caffemodel'}")
+    rgb = np.random.default_rng(9).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
+    ours = model.net.forward(predict.centre_batch(rgb, model.mean, 227), train=False)
+
+    as_in_caffe = alexnet(20, preset="caffe", init="caffe", width=0.125)
+    as_in_caffe.load_state_dict({f"{n}.{p}": w for n, (W, b) in weights.items()
+                                 for p, w in (("W", W), ("b", b))})
+    bgr = rgb[..., ::-1].astype(np.float32) - np.array([104, 117, 123], np.float32)
+    x = np.ascontiguousarray(bgr[:, 14:241, 14:241].transpose(0, 3, 1, 2))   # centre 227
+    assert np.allclose(ours, as_in_caffe.forward(x, train=False), rtol=1e-5, atol=1e-5)

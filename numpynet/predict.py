@@ -7,8 +7,9 @@
 Each image is turned upright (its EXIF orientation: phone photos), then prepared as in
 training: shorter side to 256, centre 256x256, minus the mean image (a checkpoint's training
 mean; Caffe's or torchvision's mean pixel for their weights), centre crop (227; 224 for
-torchvision), or --ten-crop. Imported weights name ImageNet's 1000 classes
-(numpynet/weights/pretrained.py).
+torchvision), or --ten-crop. torchvision's weights get torchvision's own centre crop (its
+Resize(256) and CenterCrop(224) round differently: weights/torchvision.py). Imported weights
+name ImageNet's 1000 classes (numpynet/weights/pretrained.py).
 """
 
 import argparse
@@ -39,9 +40,9 @@ def positive_int(text):
     return value
 
 
-def load_photo(path, size=pretrained.IMAGE_SIZE):
+def load_photo(path, size=pretrained.IMAGE_SIZE, view=None):
     """A photo -> (size, size, 3) uint8 RGB, upright (EXIF orientation applied), shorter side
-    scaled to size and the centre kept (data/decode.py's steps)."""
+    scaled to size and the centre kept (data/decode.py's steps); or `view(image)`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -51,6 +52,8 @@ def load_photo(path, size=pretrained.IMAGE_SIZE):
                 rgb, _ = to_rgb(img)
     except OSError as e:
         raise BadImage("not an image PIL can read", str(e)) from None
+    if view is not None:
+        return view(rgb)
     return np.asarray(centre_crop(resize_shorter_side(rgb, size), size), dtype=np.uint8)
 
 
@@ -93,13 +96,15 @@ def main(argv=None):
     size = model.mean.shape[0]
     failed = 0
     for path in args.images:
+        view = None if args.ten_crop else model.view      # the framework's own centre crop
         try:
-            image = load_photo(path, size)
+            image = load_photo(path, size, view)
         except (BadImage, OSError) as e:
             print(f"{path}: cannot read this image ({e})", file=sys.stderr)
             failed += 1
             continue
-        probs = predict(model.net, image[None], model.mean, model.crop, args.ten_crop)[0]
+        mean = model.mean[:image.shape[0], :image.shape[1]]   # a mean pixel: any crop of it
+        probs = predict(model.net, image[None], mean, model.crop, args.ten_crop)[0]
         print(path)
         for name, prob in top5_table(probs, names, args.top):
             print(f"  {100 * prob:6.2f}%  {'#' * int(round(20 * prob)):<20}  {name}")

@@ -7,13 +7,17 @@ import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from numpynet import predict
 from numpynet.models import alexnet
 from numpynet.weights import pretrained, pth, torchvision
 from data_fixtures import shared_data
 
-PHOTOS = 4          # real photos from ../shared/data/imagenet-samples (a full AlexNet on a CPU)
+# Real photos from ../shared/data/imagenet-samples (few: a full AlexNet on a CPU). On the first
+# two, torchvision's Resize(256) + CenterCrop(224) and numpynet's 256 centre crop differ.
+PHOTOS = ["n01641577_bullfrog", "n02676566_acoustic_guitar", "n01440764_tench",
+          "n04033995_quilt"]
 
 
 def test_preset_matches_torchvisions_table():
@@ -105,7 +109,9 @@ def torch_alexnet():
 @pytest.fixture(scope="module")
 def photos():
     folder = shared_data("imagenet-samples")
-    paths = sorted(folder.glob("*.JPEG"))[::130 // PHOTOS][:PHOTOS]
+    paths = [folder / f"{name}.JPEG" for name in PHOTOS]
+    if not all(p.is_file() for p in paths):
+        pytest.skip(f"the photos {PHOTOS} are not all in {folder}")
     return paths, np.stack([predict.load_photo(p) for p in paths])
 
 
@@ -150,8 +156,16 @@ def test_predict_prints_torchvisions_top5(torch_alexnet, photos, tmp_path, capsy
     assert predict.main([str(p) for p in paths] + ["--weights",
                                                    f"torchvision:{tmp_path / 'alexnet.pth'}"]) == 0
     out = capsys.readouterr().out.splitlines()
+    tv = pytest.importorskip("torchvision")
+    T = tv.transforms
+    prepare = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+                         T.Normalize(torchvision.MEAN.tolist(), torchvision.STD.tolist())])
+    photos_tv = [Image.open(p).convert("RGB") for p in paths]      # torchvision's own way
+    batch = torch.stack([prepare(photo) for photo in photos_tv])
     with torch.no_grad():
-        probs = torch.softmax(model(torchvision_input(images, torch)), 1).numpy()
+        probs = torch.softmax(model(batch), 1).numpy()
+    tv_crop = np.asarray(T.CenterCrop(224)(T.Resize(256)(photos_tv[0])))
+    assert not np.array_equal(images[0, 16:240, 16:240], tv_crop)    # numpynet's own differs
     wnids, names = pretrained.imagenet_classes()
     for i, path in enumerate(paths):
         block = out[6 * i: 6 * i + 6]

@@ -30,6 +30,7 @@ class Pretrained:
     crop: int
     source: str          # one line: what was loaded
     meta: dict = None    # a checkpoint's JSON header (None for imported weights)
+    view: object = None  # PIL image -> (crop, crop, 3) uint8, the framework's own centre crop
 
 
 def imagenet_classes():
@@ -70,7 +71,8 @@ def load(spec, caffe_mean=None):
     if classes != len(wnids):
         wnids = [f"class {i}" for i in range(classes)]
         names = list(wnids)
-    return Pretrained(net, wnids, names, mean, crop, f"{kind} weights {path}")
+    view = torchvision.centre_view if kind == "torchvision" else None
+    return Pretrained(net, wnids, names, mean, crop, f"{kind} weights {path}", view=view)
 
 
 def _fit(mean, size):

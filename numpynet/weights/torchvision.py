@@ -21,6 +21,12 @@ so conv1's weights for channel c are divided by 255 std_c and the mean image is 
 the same function (zero padding pads x' with zeros, as torchvision pads the normalised input
 with zeros). The output order is ImageNet's 1000 sorted wnids, as numpynet's class list.
 
+Photos: torchvision's own preparation, Resize(256) then CenterCrop(224), rounds differently from
+numpynet's (data/decode.py): the longer side becomes int(256 * long / short), not round(...),
+and the crop starts at round((side - 224) / 2), not (side - 256) // 2 + 16. On 44 of the 130
+photos of ../shared/data/imagenet-samples the two 224 crops differ; `centre_view` is
+torchvision's, for predict's centre crop with these weights.
+
 Files: `.pth` / `.pt` (PyTorch's pickle; read by PyTorch when it is installed, else by the
 restricted unpickler of weights/pth.py), `.npz` (keys as above) and `.safetensors` (read here:
 an 8-byte little-endian header length, a JSON header {key: {dtype, shape, data_offsets}}, then
@@ -31,6 +37,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..models import alexnet
 from . import pth
@@ -43,6 +50,20 @@ NAMES = {"conv1": "features.0", "conv2": "features.3", "conv3": "features.6",
          "fc7": "classifier.4", "fc8": "classifier.6"}
 SAFETENSORS_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4",
                       "U8": "u1"}
+
+
+def centre_view(img, size=256, crop=224):
+    """An RGB PIL image -> (crop, crop, 3) uint8 as torchvision's Resize(size) and
+    CenterCrop(crop) make it (PIL bilinear, antialiased when shrinking)."""
+    w, h = img.size
+    if w <= h:
+        new = (size, int(size * h / w))
+    else:
+        new = (int(size * w / h), size)
+    if new != (w, h):
+        img = img.resize(new, Image.Resampling.BILINEAR)
+    top, left = int(round((new[1] - crop) / 2.0)), int(round((new[0] - crop) / 2.0))
+    return np.asarray(img.crop((left, top, left + crop, top + crop)), dtype=np.uint8)
 
 
 def read_state_dict(path):

@@ -121,3 +121,21 @@ def test_version_and_help(main, capsys):
         flag = block.split()[0]
         if flag not in ("h,", "-version", "-weights"):            # --weights is required
             assert "(default: " in " ".join(block.split()), block
+
+
+def test_known_file_names_are_checked_against_their_digests(tmp_path, tv_weights):
+    import hashlib
+    bad = tmp_path / "bvlc_alexnet.caffemodel"
+    bad.write_bytes(b"half a download")
+    with pytest.raises(ValueError, match="its sha1 is .* not the published 9116a64c"):
+        pretrained.load(f"caffe:{bad}")
+    state = dict(np.load(tv_weights))
+    torch = pytest.importorskip("torch")
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "x.pth")
+    data = (tmp_path / "x.pth").read_bytes()
+    good = tmp_path / f"alexnet-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    good.write_bytes(data)
+    assert pretrained.load(f"torchvision:{good}").crop == 224
+    (tmp_path / "alexnet-00000000.pth").write_bytes(data)
+    with pytest.raises(ValueError, match="not the published 00000000"):
+        pretrained.load(f"torchvision:{tmp_path / 'alexnet-00000000.pth'}")

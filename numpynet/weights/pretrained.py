@@ -9,7 +9,10 @@ Every one comes out eating numpynet's input: RGB 0-255 pixels of the image cache
 The imported ones predict ImageNet's 1000 classes in sorted-wnid order, numpynet's class list.
 """
 
+import hashlib
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +22,10 @@ from . import caffe, torchvision
 
 IMAGE_SIZE = 256
 KINDS = ("caffe", "torchvision")
+# Published digests of the trained files (Caffe's models/bvlc_alexnet/readme.md). torchvision
+# names its files <name>-<first 8+ hex digits of the SHA-256>.pth and checks them the same way.
+KNOWN_DIGESTS = {"bvlc_alexnet.caffemodel": ("sha1", "9116a64c0fbe4459d18f4bb6b56d647b63920377")}
+HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
 
 
 @dataclass
@@ -57,6 +64,7 @@ def load(spec, caffe_mean=None):
             raise ValueError(f"{path} holds no mean image")
         return Pretrained(net, meta["wnids"], meta["names"], mean.astype(np.float32),
                           meta["crop"], f"numpynet checkpoint {path}", meta)
+    check_digest(path)
     wnids, names = imagenet_classes()
     if kind == "caffe":
         model = caffe.read_caffemodel(path)
@@ -73,6 +81,28 @@ def load(spec, caffe_mean=None):
         names = list(wnids)
     view = torchvision.centre_view if kind == "torchvision" else None
     return Pretrained(net, wnids, names, mean, crop, f"{kind} weights {path}", view=view)
+
+
+def check_digest(path):
+    """A file of a known name must have its published digest: a truncated or corrupted download
+    fails here with a clear message, not deep inside the reader. Other names pass unchecked."""
+    path = Path(path)
+    if path.name in KNOWN_DIGESTS:
+        algorithm, expected = KNOWN_DIGESTS[path.name]
+    elif match := HASH_IN_NAME.search(path.name):
+        algorithm, expected = "sha256", match.group(1)
+    else:
+        return
+    if not path.is_file():
+        return                                   # the reader says it is missing
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while chunk := f.read(2**24):
+            digest.update(chunk)
+    if not digest.hexdigest().startswith(expected):
+        raise ValueError(f"{path}: its {algorithm} is {digest.hexdigest()[:len(expected)]}, not "
+                         f"the published {expected}: an incomplete download or another file; "
+                         f"download it again (or rename it to skip this check)")
 
 
 def _fit(mean, size):

@@ -166,6 +166,14 @@ def test_the_package_needs_no_checkout():
     assert not (PACKAGE / "gpucheck.py").exists()
 
 
+def test_weights_import_no_programs():
+    """weights/ reads and writes trained weights for the programs (predict, evaluate, export)
+    and sits below them."""
+    above = (_under("numpynet.bench") | _under("numpynet.parallel")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "export")})
+    assert not _offending(_under("numpynet.weights"), forbidden=above)
+
+
 def test_the_experiments_sit_on_top():
     """ablate and diagnostics drive train (its main, its Run); nothing imports them."""
     top = {"numpynet.ablate", "numpynet.diagnostics"}

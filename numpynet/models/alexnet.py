@@ -29,6 +29,32 @@ Presets: the network's shape (the layer table above) with these differences
     caffe       LRN size 5, alpha 1e-4 / 5, beta 0.75, k 1 (BVLC reference: Caffe divides alpha
                 by size, so its alpha = 1e-4 is 2e-5 here) -- use with init="caffe"
     batchnorm   BatchNorm after each of the 5 convolutions (before its ReLU), no LRN
+    torchvision torchvision's `models.alexnet`, for its trained weights (numpynet/weights/):
+                a different layer table (TORCHVISION_CONV_TABLE), 224 crops, no LRN
+
+How torchvision's AlexNet departs from the paper (it follows Krizhevsky's 2014 "one weird
+trick" one-GPU network, not the 2012 one):
+
+    layer   torchvision                            paper
+    conv1   64 x 11x11, stride 4, pad 2 (55, 55)   96, pad 0 (227 input)
+    conv2   192 x 5x5, pad 2                       256, groups 2
+    conv3   384 x 3x3, pad 1                       384
+    conv4   256 x 3x3, pad 1                       384, groups 2
+    conv5   256 x 3x3, pad 1                       256, groups 2
+    norm    none                                   LRN after conv1 and conv2
+    pool6   adaptive average pooling to 6x6        none
+    fc6/7   dropout BEFORE the layer: drops pool5  dropout after fc6's and fc7's ReLU
+            and fc6's outputs (fc7's output is fed
+            to fc8 undropped)
+    input   224x224, (x / 255 - mean) / std per    227x227, 0-255 minus the mean image
+            channel, mean (0.485, 0.456, 0.406),
+            std (0.229, 0.224, 0.225), RGB
+
+61,100,840 parameters. At 224 (and at 227) pool5's map is already 6x6, where adaptive average
+pooling to 6x6 is the identity, so numpynet leaves it out and accepts only the input sizes
+that give 6x6 (223 to 254); torchvision would average other sizes down to 6x6. The
+per-channel mean and std are the importer's business (weights/torchvision.py): they fold
+into conv1's weights, so the network eats numpynet's usual 0-255 pixels minus a mean.
 
 Initialisations (`init=`), independent of the preset:
     paper   W ~ N(0, 0.01) everywhere; biases 1 in conv2, conv4, conv5, fc6, fc7; 0 elsewhere.
@@ -79,7 +105,7 @@ from ..layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Linear, LocalRespon
                       MaxPool2D, ReLU, Scale, Sequential)
 
 INPUT_SHAPE = (3, 227, 227)
-PRESETS = ("paper", "caffe", "batchnorm")
+PRESETS = ("paper", "caffe", "batchnorm", "torchvision")
 INITS = ("he", "he16", "caffe", "paper")
 
 # (name, out_channels, kernel, stride, padding, split over the two GPUs?)
@@ -88,6 +114,12 @@ CONV_TABLE = [("conv1", 96, 11, 4, 0, False),
               ("conv3", 384, 3, 1, 1, False),
               ("conv4", 384, 3, 1, 1, True),
               ("conv5", 256, 3, 1, 1, True)]
+TORCHVISION_CONV_TABLE = [("conv1", 64, 11, 4, 2, False),
+                          ("conv2", 192, 5, 1, 2, False),
+                          ("conv3", 384, 3, 1, 1, False),
+                          ("conv4", 256, 3, 1, 1, False),
+                          ("conv5", 256, 3, 1, 1, False)]
+INPUT_SIZE = {"torchvision": 224}               # the crop of a preset, if not 227
 FC_TABLE = [("fc6", 4096), ("fc7", 4096)]     # (name, units); fc8 gets num_classes
 POOL_AFTER = ("conv1", "conv2", "conv5")
 NORM_AFTER = ("conv1", "conv2")
@@ -100,6 +132,8 @@ HE_OVERRIDES = {"fc6": 0.01, "fc7": 0.01, "fc8": 0.01}    # the paper's std for 
 
 def _normalisation(preset, conv_name, channels):
     """The layer that follows conv_name's ReLU (LRN), or precedes it (BatchNorm), or None."""
+    if preset == "torchvision":
+        return None
     if preset == "batchnorm":
         return BatchNorm2D(channels, name=f"bn{conv_name[-1]}")
     if conv_name not in NORM_AFTER:
@@ -110,7 +144,7 @@ def _normalisation(preset, conv_name, channels):
 
 
 def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropout=0.5,
-            width=1.0, input_size=227, pool_size=3, lrn=True):
+            width=1.0, input_size=None, pool_size=3, lrn=True):
     """The paper's network as a Sequential (input (N, 3, 227, 227), output (N, num_classes)).
 
     Three knobs undo one of the paper's choices each, for testing its claims (numpynet/ablate.py):
@@ -121,8 +155,11 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropo
     For tests and quick CPU experiments only, two knobs shrink it while keeping its layer table:
     `width` scales every layer's channel and unit count (1.0 is the paper), and `input_size`
     (at least 67, the smallest input that survives the three poolings; 227 in the paper) changes
-    the crop, and with it fc6's input (256 * 6 * 6 = 9216 at 227).
+    the crop, and with it fc6's input (256 * 6 * 6 = 9216 at 227). None: the preset's own
+    (224 for torchvision, 227 for the others). The torchvision preset has no split layers, so
+    `groups` changes nothing there.
     """
+    input_size = INPUT_SIZE.get(preset, 227) if input_size is None else input_size
     if preset not in PRESETS:
         raise ValueError(f"alexnet: unknown preset {preset!r}; choose from {PRESETS}")
     if init not in INITS:
@@ -150,7 +187,8 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropo
     layers, in_channels = [], 3
     if init in INPUT_SCALE:
         layers.append(Scale(1 / INPUT_SCALE[init], name="scale"))
-    for name, out, k, s, p, split in CONV_TABLE:
+    table = TORCHVISION_CONV_TABLE if preset == "torchvision" else CONV_TABLE
+    for name, out, k, s, p, split in table:
         i, out = name[-1], scaled(out)
         layers.append(Conv2D(in_channels, out, k, stride=s, padding=p,
                              groups=groups if split else 1, name=name, rng=rng,
@@ -169,15 +207,32 @@ def alexnet(num_classes=1000, groups=2, seed=0, preset="paper", init="he", dropo
     shape = (1, 3, input_size, input_size)
     for layer in layers:
         shape = layer.output_shape(shape)
+    if preset == "torchvision":
+        _check_pool5(layers, input_size)
     n_in = shape[1]                                # pool5's output, flattened: 256 * 6 * 6
     for j, (name, n_out) in enumerate(FC_TABLE):
         i, n_out = name[-1], scaled(n_out)
-        layers += [Linear(n_in, n_out, name=name, rng=rng, **init_values(name, init)),
-                   ReLU(name=f"relu{i}"),
-                   Dropout(dropout, seed=[seed, j], name=f"drop{i}")]
+        fc = [Linear(n_in, n_out, name=name, rng=rng, **init_values(name, init)),
+              ReLU(name=f"relu{i}")]
+        drop = Dropout(dropout, seed=[seed, j], name=f"drop{i}")
+        layers += [drop, *fc] if preset == "torchvision" else [*fc, drop]
         n_in = n_out
     layers.append(Linear(n_in, num_classes, name="fc8", rng=rng, **init_values("fc8", init)))
     return Sequential(*layers)
+
+
+def _check_pool5(layers, input_size):
+    """torchvision pools pool5's map to 6x6 (adaptive average pooling); numpynet has no such
+    layer, so it takes only the input sizes where the map is 6x6 already (the pooling is then
+    the identity)."""
+    shape = (1, 3, input_size, input_size)
+    for layer in layers[:-1]:                       # up to pool5 (the last one is Flatten)
+        shape = layer.output_shape(shape)
+    if shape[2:] != (6, 6):
+        raise ValueError(f"alexnet: the torchvision preset needs pool5's map to be 6x6 (its "
+                         f"adaptive average pooling is not built here); input_size "
+                         f"{input_size} gives {shape[2]}x{shape[3]}: use 223 to 254 (224 is "
+                         f"torchvision's)")
 
 
 def init_values(layer_name, scheme):

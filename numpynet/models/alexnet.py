@@ -58,45 +58,23 @@ into conv1's weights, so the network eats numpynet's usual 0-255 pixels minus a 
 
 Initialisations (`init=`), independent of the preset:
     paper   W ~ N(0, 0.01) everywhere; biases 1 in conv2, conv4, conv5, fc6, fc7; 0 elsewhere.
-            Exactly the text. Known to leave the loss flat for a long time at the start: 0.01 is
-            not scaled to a layer's fan-in, so the signal shrinks layer by layer (by ~100x at
-            fc6) and fc8 sees almost only the constant +1 biases.
+            Exactly the text. 0.01 is not scaled to a layer's fan-in, so the signal shrinks
+            layer by layer and the loss stays flat for a long time at the start.
     caffe   W ~ N(0, 0.01), but N(0, 0.005) for fc6 and fc7; biases 0.1 where the paper has 1,
-            0 elsewhere: what the BVLC Caffe replication switched to. At smaller widths or on a
-            CPU-sized run the loss can stay at log(classes) for hundreds of steps
-            (docs/PERFORMANCE.md).
-    he      (default) convolutions W ~ N(0, 2 / fan_in) (He et al. 2015), which keeps the
-            activations' scale through every conv + ReLU; the fully-connected layers keep the
-            paper's N(0, 0.01); biases 0. He's rule assumes unit-scale input, while the paper
-            feeds 0-255 pixels minus the mean image (std about 64). Why not He for fc6-fc8
-            too: one SGD step moves fc8's logits by about lr * |h7|^2, h7 being fc7's
-            4096-wide output; under He that is ~8000 * lr, and at lr 0.01 the first steps
-            overshoot and the ReLUs die (back to chance for good; docs/PERFORMANCE.md). With
-            0.01, |h7|^2 is ~100 and steps are stable, while the convolutions still get
-            gradients of useful size (unlike the paper's and Caffe's inits, where they shrink
-            ~100x on the way down). The default because it starts learning at once.
-            A fixed Scale(1/64) sits in front of conv1, so that its input has unit scale.
-            Under this init conv1 learns at the rate of every other layer: ||update|| / ||W||
-            per step 6.2e-4, against 6e-4 to 1.3e-3 for conv2-fc7 (numpynet/diagnostics.py, the
-            real AlexNet on real photos, docs/PERFORMANCE.md). That is too slow for conv1 to
-            outgrow its random start in a run of hours (the paper's run had 450,000 steps): after
-            30 epochs of 400 photos its kernels are still noise.
+            0 elsewhere: what the BVLC Caffe replication switched to.
+    he      (default) convolutions W ~ N(0, 2 / fan_in) (He et al. 2015), keeping the
+            activations' scale through every conv + ReLU, with a fixed Scale(1/64) in front of
+            conv1 so that its 0-255-minus-mean input has unit scale; the fully-connected layers
+            keep the paper's N(0, 0.01) (under He, one SGD step would move fc8's logits by about
+            lr * |h7|^2 ~ 8000 lr and the first steps would kill the ReLUs); biases 0. It
+            starts learning at once.
     he16    he, but Scale(1/16) in front of conv1 and conv1's W ~ N(0, (std / 16)^2), std =
-            sqrt(2 / 363) being He's for unit-scale input. Two changes, both needed for the
-            paper's figure 3 to appear in a CPU-sized run:
-            - a fixed factor c in front of a layer multiplies its effective learning rate by
-              c^2 (y = W (c x): dL/dW = c dL/dW_eff, and W_eff = c W moves by c^2 lr dL/dW_eff),
-              so 1/16 instead of 1/64 lets conv1 learn 16x faster (7.7e-3 per step, measured);
-            - the start's noise must be small against what the run learns (photos have little
-              energy at high frequencies, so the noise gets almost no gradient; weight decay
-              removes it only over the paper's 450,000 steps): conv1 starts at a quarter of
-              he's output. 30 epochs then change conv1 by 227% of its size (he: 11%), and its
-              kernels show colour blobs and edges (viz.smoothness 0.45; he: -0.01, the noise's
-              value; README.md shows both). Faster alone is not enough: 55%, and 0.07.
-            The cost: the whole network starts at a quarter of he's scale and learns more slowly
-            at first, by 7.9 +- 2.5 points of val top-1 error after 8 epochs at width 0.25 on
-            the demo set (3 seeds); at full width one seed each ended 49% against 42% on 100
-            images (unresolved). Not the default for that reason: use it to watch conv1 learn.
+            sqrt(2 / 363): a fixed factor c in front of a layer multiplies its effective
+            learning rate by c^2 (y = W (c x): W_eff = c W moves by c^2 lr dL/dW_eff), so conv1
+            learns 16x faster than under he, from a start a quarter of he's size. For watching
+            conv1 learn (the paper's figure 3) in a CPU-sized run; slower at first overall.
+The measurements behind these choices (the update/weight ratios, how far conv1 moves, what the
+kernels look like and what he16 costs) are in docs/PERFORMANCE.md, "Initialisations".
 """
 
 import numpy as np

@@ -5,6 +5,8 @@ gradient, with a clear RIGHT or WRONG and what was expected, never a traceback.
 
     check("pool1 at crop 99", guess, 11)             # a value (number, tuple, array); a guess
                                                      # still None gets NO ANSWER and the value
+    check("the starting loss", answer, np.log(C), solution=solution_start_loss)
+                                                     # None: the folded solution's value, checked
     check_function("conv forward", conv_forward_loops, naive.conv_forward, cases)
                                                      # your function against a reference, on
                                                      # argument tuples: cases = [(x, W, b), ...]
@@ -178,12 +180,17 @@ def _verdict(name, why, from_solution=False, hint=None):
     return Verdict(name, why is None, message)
 
 
-def check(name, answer, expected, rtol=1e-6, atol=1e-8, hint=None):
+def check(name, answer, expected, rtol=1e-6, atol=1e-8, hint=None, solution=None):
     """Your value (a number, tuple or array) against the expected one.
 
     None counts as "not answered yet": the verdict says so and shows the expected value (a
-    prediction is for revealing), and it is not right.
+    prediction is for revealing), and it is not right. Where the notebook has a folded
+    solution, pass its value as `solution`: while yours is None the check is of the solution's
+    value, and says so.
     """
+    if answer is None and solution is not None:
+        return _verdict(name, _difference(solution, expected, rtol, atol), from_solution=True,
+                        hint=hint)
     if answer is None:
         message = f"NO ANSWER  {name}: it is {_show(expected)} (write yours in place of None)"
         print(message)

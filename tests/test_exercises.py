@@ -246,7 +246,9 @@ def test_a_wrong_answer_of_yours_does_not_raise_even_with_a_solution_beside_it(c
 
 # --------------------------------------------------------------------------- the notebooks
 
-@pytest.mark.parametrize("name", ["01_layers.ipynb", "03_data.ipynb"])
+@pytest.mark.parametrize("name", ["01_layers.ipynb", "02_building_alexnet.ipynb", "03_data.ipynb",
+                                  "04_training.ipynb", "05_what_it_learned.ipynb",
+                                  "06_training_dynamics.ipynb"])
 def test_every_exercise_has_a_folded_solution_and_a_check(name):
     nbformat = pytest.importorskip("nbformat")
     cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
@@ -460,3 +462,20 @@ def test_a_whole_tiny_alexnet_passes_and_one_wrong_layer_fails(capsys):
     out = verdict_line(capsys)
     assert out.startswith("WRONG  tiny AlexNet: ") and "conv1.W" in out
     assert "fc6.W" not in out                        # layers after relu4 are unaffected
+
+
+def test_a_value_with_a_folded_solution(capsys):
+    assert check("start loss", None, 2.3026, atol=0.01, solution=np.log(10))
+    assert "with the folded solution" in verdict_line(capsys)
+    assert not check("start loss", 1 / 10, 2.3026, atol=0.01, solution=np.log(10))
+    assert verdict_line(capsys).startswith("WRONG  start loss: got 0.1")
+    with pytest.raises(SolutionError):
+        check("start loss", None, 2.3026, atol=0.01, solution=np.log10(10))
+
+
+def test_uses_says_when_a_wrapped_function_ran_the_solution(capsys):
+    template = yours_or(lambda x, W, b, stride=1, pad=0: None, naive.conv_forward)
+    outer = lambda: template(*CONV_CASES[0]).sum()  # noqa: E731
+    reference = lambda: naive.conv_forward(*CONV_CASES[0]).sum()  # noqa: E731
+    assert check_function("conv", outer, reference, [()], uses=template)
+    assert "with the folded solution" in verdict_line(capsys)

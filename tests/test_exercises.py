@@ -479,3 +479,53 @@ def test_uses_says_when_a_wrapped_function_ran_the_solution(capsys):
     reference = lambda: naive.conv_forward(*CONV_CASES[0]).sum()  # noqa: E731
     assert check_function("conv", outer, reference, [()], uses=template)
     assert "with the folded solution" in verdict_line(capsys)
+
+
+# --------------------------------------------------------------------------- notebooks 4 and 5's
+
+def sgd_two_steps(step, lr, momentum, weight_decay):
+    g = np.random.default_rng(1).standard_normal((2, 2, 3))
+    w, v = nn.Linear(3, 2, rng=0).params["W"].astype(np.float64), np.zeros((2, 3))
+    for t in range(2):
+        w, v = step(w, v, g[t], lr, momentum, weight_decay)
+    return w
+
+
+def numpynet_two_steps(lr, momentum, weight_decay):
+    layer = nn.Linear(3, 2, rng=0)
+    sgd = nn.SGD(nn.Sequential(layer), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    for g in np.random.default_rng(1).standard_normal((2, 2, 3)).astype(np.float32):
+        layer.grads = {"W": g, "b": np.zeros(2, np.float32)}
+        sgd.step()
+    return layer.params["W"]
+
+
+def test_sgd_step_without_momentum_or_weight_decay_is_wrong():
+    def right(w, v, g, lr, m, wd):
+        v = m * v - wd * lr * w - lr * g
+        return w + v, v
+
+    cases = [(0.1, 0.9, 0.05)]
+    check_sgd = lambda step: check_function(  # noqa: E731
+        "sgd", lambda *a: sgd_two_steps(step, *a), numpynet_two_steps, cases, rtol=1e-5, atol=1e-6)
+    assert check_sgd(right)
+    assert not check_sgd(lambda w, v, g, lr, m, wd: (w - lr * g, v))           # no momentum
+    assert not check_sgd(lambda w, v, g, lr, m, wd: right(w, v, g, lr, m, 0))  # no weight decay
+
+
+def test_counting_channels_dead_on_one_image_is_wrong():
+    a = np.maximum(rng.standard_normal((8, 6, 3, 3)), 0)
+    a[:, 1] = 0                                   # dead everywhere
+    a[0, 4] = 0                                   # silent on one image only
+
+    def by_loop(a):
+        return sum(not a[:, c].any() for c in range(a.shape[1]))
+
+    def everywhere(a):
+        return int((a.reshape(*a.shape[:2], -1).max(axis=(0, 2)) == 0).sum())
+
+    def on_some_image(a):
+        return int((a.reshape(*a.shape[:2], -1).max(axis=2) == 0).any(axis=0).sum())
+
+    assert check_function("dead", everywhere, by_loop, [(a,)])
+    assert not check_function("dead", on_some_image, by_loop, [(a,)])

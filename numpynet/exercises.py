@@ -5,12 +5,22 @@ gradient, with a clear RIGHT or WRONG and what was expected, never a traceback.
 
     check("pool1 at crop 99", guess, 11)             # a value (number, tuple, array); a guess
                                                      # still None gets NO ANSWER and the value
+    check("the starting loss", answer, np.log(C), solution=solution_start_loss)
+                                                     # None: the folded solution's value, checked
     check_function("conv forward", conv_forward_loops, naive.conv_forward, cases)
                                                      # your function against a reference, on
                                                      # argument tuples: cases = [(x, W, b), ...]
     check_backward("ReLU backward", relu_backward, relu_forward, cases)
                                                      # backward(dout, x) against finite
                                                      # differences of forward(x): cases [(x,)]
+    check_backward("conv backward", conv_backward, conv_forward, cases, wrt=3)
+                                                     # backward(dout, x, W, b, ...) -> (dx, dW,
+                                                     # db): the first three arguments' gradients
+    check_loss_backward("softmax-CE backward", backward, loss, cases)
+                                                     # backward(z, labels) -> dL/dz against
+                                                     # finite differences of loss(z, labels)
+    check_network("tiny AlexNet", net, loss_fn, x, labels)
+                                                     # a whole network's gradient, end to end
     check_layer("my LRN", layer, x)                  # a layer's backward (numpynet.gradcheck)
     relu_backward = yours_or(relu_backward, solution)    # yours, or the folded solution while
                                                          # yours still returns None
@@ -38,6 +48,8 @@ from .gradcheck import check_layer as check_layer_errors
 from .gradcheck import numerical_gradient, relative_error
 
 TOLERANCE = 1e-6        # relative error below which a gradient counts as right (float64)
+NETWORK_TOLERANCE = 1e-5    # the same for a whole network: one pixel moves its loss so little
+                            # (gradients ~1e-7) that the loss's rounding alone gives ~1e-6
 
 
 class SolutionError(AssertionError):
@@ -168,12 +180,17 @@ def _verdict(name, why, from_solution=False, hint=None):
     return Verdict(name, why is None, message)
 
 
-def check(name, answer, expected, rtol=1e-6, atol=1e-8, hint=None):
+def check(name, answer, expected, rtol=1e-6, atol=1e-8, hint=None, solution=None):
     """Your value (a number, tuple or array) against the expected one.
 
     None counts as "not answered yet": the verdict says so and shows the expected value (a
-    prediction is for revealing), and it is not right.
+    prediction is for revealing), and it is not right. Where the notebook has a folded
+    solution, pass its value as `solution`: while yours is None the check is of the solution's
+    value, and says so.
     """
+    if answer is None and solution is not None:
+        return _verdict(name, _difference(solution, expected, rtol, atol), from_solution=True,
+                        hint=hint)
     if answer is None:
         message = f"NO ANSWER  {name}: it is {_show(expected)} (write yours in place of None)"
         print(message)
@@ -189,13 +206,14 @@ def _run(function, args):
         return None, f"raised {type(error).__name__}: {error}"
 
 
-def _first_failure(yours, cases, expected_of):
+def _first_failure(yours, cases, expected_of, uses=None):
     """(why, from_solution): the first case on which yours fails as one line, and whether
-    that call ran the folded solution; (None, whether any call did) when all pass."""
+    that call ran the folded solution; (None, whether any call did) when all pass. `uses`:
+    the function (from `yours_or`) that says whether the solution ran, if not `yours`."""
     any_solution = False
     for number, args in enumerate(cases, start=1):
         got, error = _run(yours, args)
-        from_solution = getattr(yours, "used_solution", False)    # set by this very call
+        from_solution = getattr(uses or yours, "used_solution", False)   # set by this very call
         why = error or expected_of(args, got)
         if why is not None:
             return f"case {number} of {len(cases)} ({_case(yours, args)}): {why}", from_solution
@@ -203,41 +221,152 @@ def _first_failure(yours, cases, expected_of):
     return None, any_solution
 
 
-def check_function(name, yours, reference, cases, rtol=1e-6, atol=1e-8, hint=None):
+def check_function(name, yours, reference, cases, rtol=1e-6, atol=1e-8, hint=None, uses=None):
     """yours(*args) against reference(*args) for every argument tuple in `cases`.
 
     Each call gets its own copies of the arrays, so a function that changes its input cannot
     change what the other one sees. Stops at the first case that differs and says which.
+    `uses`: where `yours` wraps the learner's function (a `yours_or`), that function, so that
+    the verdict can say when its solution ran.
     """
     def difference(args, got):
         return _difference(got, reference(*_copies(args)), rtol, atol)
 
-    return _verdict(name, *_first_failure(yours, cases, difference), hint=hint)
+    return _verdict(name, *_first_failure(yours, cases, difference, uses), hint=hint)
 
 
-def check_backward(name, backward, forward, cases, tolerance=TOLERANCE, seed=0, hint=None):
+def _parameter_names(function, count):
+    """The names of function's first `count` parameters ('x', 'W', 'b'), or arg0, arg1, ..."""
+    try:
+        names = list(inspect.signature(function).parameters)[:count]
+    except (TypeError, ValueError):
+        names = []
+    return names + [f"arg{i}" for i in range(len(names), count)]
+
+
+def _gradient_difference(got, numerics, names, tolerance):
+    """None when every gradient in `got` (one array, or a tuple of len(numerics)) is within
+    `tolerance` relative error of its numerical gradient, else one line naming the first bad one."""
+    if len(numerics) == 1:
+        got = (got,)
+    elif got is None or not isinstance(got, (tuple, list)) or len(got) != len(numerics):
+        return (f"expected a tuple of {len(numerics)} gradients "
+                f"({', '.join('d' + n for n in names)}), got {_show(got)}")
+    for g, numeric, n in zip(got, numerics, names):
+        if g is None or np.shape(g) != numeric.shape:
+            why = _difference(g, numeric, 0, 0)     # no answer, or the wrong shape
+            return why if len(numerics) == 1 else f"d{n}: {why}"
+        error = relative_error(g, numeric)
+        if not error < tolerance:                   # (NaN is wrong too)
+            return (f"{'' if len(numerics) == 1 else f'd{n}: '}relative error {error:.1e} "
+                    f"against the numerical gradient (right: below {tolerance:g})")
+    return None
+
+
+def check_backward(name, backward, forward, cases, wrt=1, tolerance=TOLERANCE, seed=0,
+                   hint=None):
     """A backward function against finite differences of its forward pass.
 
     Each case is (x, *extra): forward(x, *extra) -> y, and backward(dout, x, *extra) -> dL/dx for
-    L = sum(forward(x) * dout) with a fixed random dout. Right when the relative error is below
-    `tolerance` (run in float64: see numpynet/gradcheck.py).
+    L = sum(forward(x) * dout) with a fixed random dout. With wrt=k, backward returns a tuple of
+    the gradients of forward's first k arguments (conv: wrt=3, (dx, dW, db)). Right when each
+    relative error is below `tolerance` (run in float64: see numpynet/gradcheck.py).
     """
     rng = np.random.default_rng(seed)
+    names = _parameter_names(forward, wrt)
 
     def difference(args, got):
-        x, extra, dout = args[1], args[2:], args[0]
-        numeric = numerical_gradient(lambda: float(np.sum(forward(x, *extra) * dout)), x)
-        if got is None or np.shape(got) != numeric.shape:
-            return _difference(got, numeric, 0, 0)  # no answer, or the wrong shape
-        error = relative_error(got, numeric)
-        return None if error < tolerance else (f"relative error {error:.1e} against the "
-                                               f"numerical gradient (right: below {tolerance:g})")
+        dout, inputs = args[0], args[1:]
+        inputs = tuple(np.array(a, dtype=np.float64) if i < wrt else a
+                       for i, a in enumerate(inputs))
+
+        def loss():
+            return float(np.sum(forward(*inputs) * dout))
+        numerics = [numerical_gradient(loss, inputs[i]) for i in range(wrt)]
+        return _gradient_difference(got, numerics, names, tolerance)
 
     with_dout = []
-    for x, *extra in cases:
-        x = np.array(x, dtype=np.float64)
-        with_dout.append((rng.standard_normal(np.shape(forward(x, *extra))), x, *extra))
+    for args in cases:
+        args = tuple(np.array(a, dtype=np.float64) if i < wrt else a for i, a in enumerate(args))
+        with_dout.append((rng.standard_normal(np.shape(forward(*args))), *args))
     return _verdict(name, *_first_failure(backward, with_dout, difference), hint=hint)
+
+
+def check_loss_backward(name, backward, loss, cases, tolerance=TOLERANCE, hint=None):
+    """backward(z, *extra) -> dL/dz against finite differences of the scalar loss(z, *extra),
+    for each case (z, *extra), e.g. (logits, labels)."""
+    names = _parameter_names(loss, 1)
+
+    def difference(args, got):
+        z, extra = np.array(args[0], dtype=np.float64), args[1:]
+        numeric = numerical_gradient(lambda: float(loss(z, *extra)), z)
+        return _gradient_difference(got, [numeric], names, tolerance)
+
+    cases = [(np.array(z, dtype=np.float64), *extra) for z, *extra in cases]
+    return _verdict(name, *_first_failure(backward, cases, difference), hint=hint)
+
+
+def network_gradient_errors(net, loss_fn, x, labels, samples=6, seed=0, h=1e-5):
+    """{"<layer>.<param>": relative error} of `net`'s backward pass (through every layer's own
+    backward, Sequential.backward) against central differences of the loss, on `samples`
+    entries of each parameter (all of a small one), and "input" for x: the half with the
+    largest gradients and the rest at random. (On entries whose gradient is tiny, ~1e-8, the
+    loss's rounding error over h alone gives relative errors of 1e-4; among the large ones it
+    stays near 1e-10.)
+
+    The network must be deterministic between calls (dropout with a fixed mask) and in float64.
+    Sampling keeps it fast: every entry costs two forward passes of the whole network. The
+    nudge is h times the entry's size (pixels of +-100 need more than 1e-5 to move the loss
+    above its rounding), and ten times that for the input, whose gradient is the smallest.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.array(x, dtype=np.float64)
+
+    def loss():
+        return float(loss_fn.forward(net.forward(x, train=True), labels))
+
+    loss()
+    dx = net.backward(loss_fn.backward())
+    analytic = {f"{layer.name}.{k}": (p, layer.grads[k]) for layer in net
+                for k, p in layer.params.items()}
+    analytic["input"] = (x, dx)
+    errors = {}
+    for key, (param, grad) in analytic.items():
+        flat, size = param.reshape(-1), np.abs(np.asarray(grad)).reshape(-1)
+        largest = np.argsort(size)[::-1][:samples // 2]     # rounding shows on tiny gradients
+        others = np.setdiff1d(np.arange(param.size), largest)
+        picked = np.concatenate([largest, rng.choice(others, min(samples - len(largest),
+                                                                 len(others)), replace=False)])
+        numeric = np.empty(len(picked))
+        for n, i in enumerate(picked):
+            old = flat[i]
+            step = (h if key != "input" else 10 * h) * max(1.0, abs(old))   # see below
+            flat[i] = old + step
+            plus = loss()
+            flat[i] = old - step
+            minus = loss()
+            flat[i] = old
+            numeric[n] = (plus - minus) / (2 * step)
+        errors[key] = relative_error(np.asarray(grad).reshape(-1)[picked], numeric)
+    return errors
+
+
+def check_network(name, net, loss_fn, x, labels, samples=6, tolerance=NETWORK_TOLERANCE, seed=0,
+                  hint=None):
+    """A whole network's gradient (every parameter, and the input) against finite differences
+    of its loss, end to end (network_gradient_errors), as a verdict naming the worst one."""
+    try:
+        errors = network_gradient_errors(net, loss_fn, x, labels, samples, seed)
+    except Exception as error:                      # the learner's bug, reported, not raised
+        return _verdict(name, f"raised {type(error).__name__}: {error}", hint=hint)
+    worst = max(errors, key=lambda k: (np.nan_to_num(errors[k], nan=np.inf), k))
+    if errors[worst] < tolerance:
+        return _verdict(f"{name} ({len(errors)} gradients, the largest relative error "
+                        f"{errors[worst]:.1e}, in {worst})", None)
+    bad = [k for k, e in errors.items() if not e < tolerance]
+    return _verdict(name, f"{len(bad)} of {len(errors)} gradients are off: the largest "
+                          f"relative error is {errors[worst]:.1e}, in {worst} (wrong also: "
+                          f"{', '.join(bad[:6])}{', ...' if len(bad) > 6 else ''})", hint=hint)
 
 
 def check_layer(name, layer, x, forward=None, tolerance=TOLERANCE, hint=None):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import numpynet as nn
+from numpynet.models import alexnet
 from numpynet.data import crop_batch, pca_colour_shift, ten_crop_positions
 from numpynet.exercises import (SolutionError, check, check_backward, check_function,
-                                check_layer, yours_or)
+                                check_layer, check_loss_backward, check_network, yours_or)
 from numpynet.kernels import naive
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -245,7 +246,9 @@ def test_a_wrong_answer_of_yours_does_not_raise_even_with_a_solution_beside_it(c
 
 # --------------------------------------------------------------------------- the notebooks
 
-@pytest.mark.parametrize("name", ["01_layers.ipynb", "03_data.ipynb"])
+@pytest.mark.parametrize("name", ["01_layers.ipynb", "02_building_alexnet.ipynb", "03_data.ipynb",
+                                  "04_training.ipynb", "05_what_it_learned.ipynb",
+                                  "06_training_dynamics.ipynb"])
 def test_every_exercise_has_a_folded_solution_and_a_check(name):
     nbformat = pytest.importorskip("nbformat")
     cells = nbformat.read(NOTEBOOKS / name, as_version=4).cells
@@ -274,3 +277,255 @@ def test_your_wrong_case_is_not_blamed_on_the_solution(capsys):
     assert not check_function("conv", yours_or(half_done, naive.conv_forward),
                               naive.conv_forward, cases)
     assert verdict_line(capsys).startswith("WRONG  conv: case 2 of 2")
+
+
+# --------------------------------------------------------------------------- every backward pass
+# The right answer of each of the notebooks' backward exercises, and its classic mistakes, which
+# the checks must call WRONG.
+
+def linear_forward(x, W, b):
+    return x @ W.T + b
+
+
+def linear_backward(dout, x, W, b):
+    return dout @ W, dout.T @ x, dout.sum(axis=0)
+
+
+LINEAR_CASES = [(rng.standard_normal((4, 7)), rng.standard_normal((5, 7)), rng.standard_normal(5))]
+
+
+def test_linear_backward_and_its_mistakes(capsys):
+    assert check_backward("linear", linear_backward, linear_forward, LINEAR_CASES, wrt=3)
+    assert verdict_line(capsys) == "RIGHT  linear"
+    transposed = lambda dout, x, W, b: (dout @ W, x.T @ dout, dout.sum(axis=0))  # noqa: E731
+    assert not check_backward("linear", transposed, linear_forward, LINEAR_CASES, wrt=3)
+    assert "dW: shape (7, 5), expected (5, 7)" in verdict_line(capsys)
+    mean_b = lambda dout, x, W, b: (dout @ W, dout.T @ x, dout.mean(axis=0))  # noqa: E731
+    assert not check_backward("linear", mean_b, linear_forward, LINEAR_CASES, wrt=3)
+    assert "db: relative error" in verdict_line(capsys)
+    assert not check_backward("linear", lambda dout, x, W, b: dout @ W, linear_forward,
+                              LINEAR_CASES, wrt=3)
+    assert "expected a tuple of 3 gradients (dx, dW, db)" in verdict_line(capsys)
+
+
+def softmax_ce(z, labels):
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(z)), labels].mean()
+
+
+def softmax_ce_backward(z, labels, per_example=False):
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(z)), labels] -= 1
+    return p if per_example else p / len(z)        # the mistake: no 1/N
+
+
+def test_softmax_backward_without_one_over_n_is_wrong(capsys):
+    cases = [(rng.standard_normal((4, 6)), rng.integers(0, 6, 4))]
+    assert check_loss_backward("softmax", softmax_ce_backward, softmax_ce, cases)
+    assert not check_loss_backward("softmax", lambda z, t: softmax_ce_backward(z, t, True),
+                                   softmax_ce, cases)
+    assert "relative error" in verdict_line(capsys).splitlines()[-1]
+    cases = [(rng.standard_normal((1, 6)), np.array([2]))]       # a batch of 1 cannot tell
+    assert check_loss_backward("softmax", lambda z, t: softmax_ce_backward(z, t, True),
+                               softmax_ce, cases)
+
+
+def dropout_forward(x, mask, p):
+    return x * mask / (1 - p)
+
+
+def test_dropout_backward_without_rescaling_is_wrong(capsys):
+    x = rng.standard_normal((3, 8))
+    cases = [(x, rng.random(x.shape) >= 0.5, 0.5)]
+    assert check_backward("dropout", lambda dout, x, m, p: dout * m / (1 - p), dropout_forward,
+                          cases)
+    assert not check_backward("dropout", lambda dout, x, m, p: dout * m, dropout_forward, cases)
+    assert "relative error" in verdict_line(capsys).splitlines()[-1]
+
+
+def window_sum(v, size):
+    r = size // 2
+    return np.stack([v[:, max(0, i - r):i + r + 1].sum(axis=1) for i in range(v.shape[1])], axis=1)
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    return x * (k + alpha * window_sum(x ** 2, size)) ** -beta
+
+
+def lrn_backward(dout, x, size, alpha, beta, k, cross=True):
+    d = k + alpha * window_sum(x ** 2, size)
+    b = x * d ** -beta
+    direct = dout * d ** -beta
+    return direct - 2 * alpha * beta * x * window_sum(dout * b / d, size) if cross else direct
+
+
+def test_lrn_backward_function_without_its_cross_term_is_wrong(capsys):
+    cases = [(3 * rng.standard_normal((2, 7, 2, 2)), 5, 0.5, 0.75, 2.0)]
+    assert check_function("lrn forward", lrn_forward,
+                          lambda x, *a: nn.LocalResponseNorm(*a).forward(x), cases)
+    assert check_backward("lrn", lrn_backward, lrn_forward, cases)
+    no_cross = lambda dout, x, size, alpha, beta, k: lrn_backward(dout, x, size, alpha, beta, k,  # noqa: E731
+                                                                  cross=False)
+    assert not check_backward("lrn", no_cross, lrn_forward, cases)
+    assert "relative error" in verdict_line(capsys).splitlines()[-1]
+
+
+def conv_backward_loops(dout, x, W, b, stride=1, pad=0, add=True):
+    """dx, dW, db as loops; add=False: the mistake, `=` where windows overlap."""
+    kh, kw = W.shape[2:]
+    xpad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dxpad, dW = np.zeros_like(xpad), np.zeros_like(W)
+    for n, f, oh, ow in np.ndindex(*dout.shape):
+        rows, cols = slice(oh * stride, oh * stride + kh), slice(ow * stride, ow * stride + kw)
+        dW[f] += dout[n, f, oh, ow] * xpad[n, :, rows, cols]
+        if add:
+            dxpad[n, :, rows, cols] += dout[n, f, oh, ow] * W[f]
+        else:
+            dxpad[n, :, rows, cols] = dout[n, f, oh, ow] * W[f]
+    dx = dxpad[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+    return dx, dW, dout.sum(axis=(0, 2, 3))
+
+
+def test_conv_backward_loops_with_equals_is_wrong(capsys):
+    assert check_backward("conv", conv_backward_loops, naive.conv_forward, CONV_CASES, wrt=3)
+    overwrite = lambda *args: conv_backward_loops(*args, add=False)  # noqa: E731
+    assert not check_backward("conv", overwrite, naive.conv_forward, CONV_CASES, wrt=3)
+    assert "dx: relative error" in verdict_line(capsys).splitlines()[-1]
+
+
+def conv_backward_flipped(dout, x, W, b, stride=1, pad=0, flip=True):
+    """dx as a stride-1 convolution of the dilated, padded dout with the flipped filters."""
+    N, F, Ho, Wo = dout.shape
+    kh, kw = W.shape[2:]
+    dilated = np.zeros((N, F, (Ho - 1) * stride + 1, (Wo - 1) * stride + 1))
+    dilated[:, :, ::stride, ::stride] = dout
+    filters = W[:, :, ::-1, ::-1] if flip else W
+    full = np.pad(dilated, ((0, 0), (0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1)))
+    dxpad = naive.conv_forward(full, filters.transpose(1, 0, 2, 3), np.zeros(W.shape[1]))
+    dxpad = np.pad(dxpad, ((0, 0), (0, 0), (0, x.shape[2] + 2 * pad - dxpad.shape[2]),
+                           (0, x.shape[3] + 2 * pad - dxpad.shape[3])))
+    return dxpad[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+
+
+def test_conv_backward_as_a_convolution_without_flipping_is_wrong(capsys):
+    cases = CONV_CASES + [(rng.standard_normal((1, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3)),
+                           rng.standard_normal(3), 1, 1)]
+    assert check_backward("conv", conv_backward_flipped, naive.conv_forward, cases)
+    unflipped = lambda *args: conv_backward_flipped(*args, flip=False)  # noqa: E731
+    assert not check_backward("conv", unflipped, naive.conv_forward, cases)
+    assert "relative error" in verdict_line(capsys).splitlines()[-1]
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    mu, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    return gamma[:, None, None] * (x - mu) / np.sqrt(var + eps) + beta[:, None, None]
+
+
+def batchnorm_backward(dout, x, gamma, beta, eps=1e-5, through_stats=True):
+    M = x.shape[0] * x.shape[2] * x.shape[3]
+    mu, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    xhat = (x - mu) / np.sqrt(var + eps)
+    dbeta, dgamma = dout.sum(axis=(0, 2, 3)), (dout * xhat).sum(axis=(0, 2, 3))
+    g = gamma[:, None, None] / np.sqrt(var + eps)
+    if not through_stats:                        # the mistake: mean and var as constants
+        return g * dout, dgamma, dbeta
+    dx = g / M * (M * dout - dbeta[:, None, None] - xhat * dgamma[:, None, None])
+    return dx, dgamma, dbeta
+
+
+def test_batchnorm_backward_with_constant_statistics_is_wrong(capsys):
+    cases = [(rng.standard_normal((3, 4, 2, 3)) * 2 + 1, rng.standard_normal(4),
+              rng.standard_normal(4))]
+    assert check_backward("bn", batchnorm_backward, batchnorm_forward, cases, wrt=3)
+    constants = lambda *args: batchnorm_backward(*args, through_stats=False)  # noqa: E731
+    assert not check_backward("bn", constants, batchnorm_forward, cases, wrt=3)
+    assert "dx: relative error" in verdict_line(capsys).splitlines()[-1]
+
+
+# --------------------------------------------------------------------------- a whole network
+
+class ReLUWithoutTheBlock(nn.ReLU):
+    def backward(self, dout):
+        return dout                     # passes the gradient where x < 0 too
+
+
+def test_a_whole_tiny_alexnet_passes_and_one_wrong_layer_fails(capsys):
+    net = alexnet(4, width=0.125, input_size=67, dropout=0.0).astype(np.float64)
+    x, labels = 64 * rng.standard_normal((2, 3, 67, 67)), np.array([1, 3])
+    assert check_network("tiny AlexNet", net, nn.SoftmaxCrossEntropy(), x, labels)
+    assert verdict_line(capsys).startswith("RIGHT  tiny AlexNet (17 gradients, the largest")
+    i = [layer.name for layer in net].index("relu4")
+    net.layers[i] = ReLUWithoutTheBlock(name="relu4")
+    assert not check_network("tiny AlexNet", net, nn.SoftmaxCrossEntropy(), x, labels)
+    out = verdict_line(capsys)
+    assert out.startswith("WRONG  tiny AlexNet: ") and "conv1.W" in out
+    assert "fc6.W" not in out                        # layers after relu4 are unaffected
+
+
+def test_a_value_with_a_folded_solution(capsys):
+    assert check("start loss", None, 2.3026, atol=0.01, solution=np.log(10))
+    assert "with the folded solution" in verdict_line(capsys)
+    assert not check("start loss", 1 / 10, 2.3026, atol=0.01, solution=np.log(10))
+    assert verdict_line(capsys).startswith("WRONG  start loss: got 0.1")
+    with pytest.raises(SolutionError):
+        check("start loss", None, 2.3026, atol=0.01, solution=np.log10(10))
+
+
+def test_uses_says_when_a_wrapped_function_ran_the_solution(capsys):
+    template = yours_or(lambda x, W, b, stride=1, pad=0: None, naive.conv_forward)
+    outer = lambda: template(*CONV_CASES[0]).sum()  # noqa: E731
+    reference = lambda: naive.conv_forward(*CONV_CASES[0]).sum()  # noqa: E731
+    assert check_function("conv", outer, reference, [()], uses=template)
+    assert "with the folded solution" in verdict_line(capsys)
+
+
+# --------------------------------------------------------------------------- notebooks 4 and 5's
+
+def sgd_two_steps(step, lr, momentum, weight_decay):
+    g = np.random.default_rng(1).standard_normal((2, 2, 3))
+    w, v = nn.Linear(3, 2, rng=0).params["W"].astype(np.float64), np.zeros((2, 3))
+    for t in range(2):
+        w, v = step(w, v, g[t], lr, momentum, weight_decay)
+    return w
+
+
+def numpynet_two_steps(lr, momentum, weight_decay):
+    layer = nn.Linear(3, 2, rng=0)
+    sgd = nn.SGD(nn.Sequential(layer), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    for g in np.random.default_rng(1).standard_normal((2, 2, 3)).astype(np.float32):
+        layer.grads = {"W": g, "b": np.zeros(2, np.float32)}
+        sgd.step()
+    return layer.params["W"]
+
+
+def test_sgd_step_without_momentum_or_weight_decay_is_wrong():
+    def right(w, v, g, lr, m, wd):
+        v = m * v - wd * lr * w - lr * g
+        return w + v, v
+
+    cases = [(0.1, 0.9, 0.05)]
+    check_sgd = lambda step: check_function(  # noqa: E731
+        "sgd", lambda *a: sgd_two_steps(step, *a), numpynet_two_steps, cases, rtol=1e-5, atol=1e-6)
+    assert check_sgd(right)
+    assert not check_sgd(lambda w, v, g, lr, m, wd: (w - lr * g, v))           # no momentum
+    assert not check_sgd(lambda w, v, g, lr, m, wd: right(w, v, g, lr, m, 0))  # no weight decay
+
+
+def test_counting_channels_dead_on_one_image_is_wrong():
+    a = np.maximum(rng.standard_normal((8, 6, 3, 3)), 0)
+    a[:, 1] = 0                                   # dead everywhere
+    a[0, 4] = 0                                   # silent on one image only
+
+    def by_loop(a):
+        return sum(not a[:, c].any() for c in range(a.shape[1]))
+
+    def everywhere(a):
+        return int((a.reshape(*a.shape[:2], -1).max(axis=(0, 2)) == 0).sum())
+
+    def on_some_image(a):
+        return int((a.reshape(*a.shape[:2], -1).max(axis=2) == 0).any(axis=0).sum())
+
+    assert check_function("dead", everywhere, by_loop, [(a,)])
+    assert not check_function("dead", on_some_image, by_loop, [(a,)])

@@ -51,6 +51,7 @@ from .optim import SGD
 from .parallel import mpi, training
 from .schedule import KINDS as LR_SCHEDULES
 from .schedule import LRSchedule
+from .step import train_step
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
                   "val_top5_err", "lr", "seconds", "images_per_s"]
@@ -366,13 +367,11 @@ class Run:
                 self.budget.start()
                 self.opt.lr = self.schedule.at(self.progress(b))
                 par.begin_step(args.batch_size)          # x, y: this rank's rows of the batch
-                logits = net.forward(backend.to_device(x), train=True)
                 try:
-                    loss = loss_fn.forward(logits, backend.to_device(y))
-                except ValueError as e:
+                    loss, _ = train_step(net, loss_fn, self.opt, backend.to_device(x),
+                                         backend.to_device(y), backward=par.backward)
+                except ValueError as e:                  # the loss is NaN or infinite
                     raise self.diverged(f"epoch {self.epoch + 1}, batch {b}", e) from None
-                par.backward(loss_fn.backward())
-                self.opt.step()
                 loss = par.count(meter, backend.to_numpy(loss_fn.probs), y, loss)
                 par.after_step(self.epoch * len(self.train_loader) + b + 1)
                 rate = (b + 1 - first) * args.batch_size / (time.time() - t0)

@@ -29,28 +29,27 @@ at the same step, with a checkpoint; `kill -USR1 <mpirun's pid>` reaches every r
 mpirun itself makes Open MPI kill the ranks at once: the last epoch's checkpoint remains).
 """
 
-import argparse
 import csv
 import json
-import math
 import signal
 import sys
 import time
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 
 
-from . import backend, checkpoint, openblas, viz
+from . import backend, checkpoint, openblas, settings, viz
 from .data import BatchLoader, DatasetError
-from .data.source import DEFAULT_DATA, open_data
+from .data.source import open_data
 from .evaluate import evaluate
 from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter
-from .models import INITS, PRESETS, alexnet
+from .models import alexnet
 from .optim import SGD
 from .parallel import mpi, training
-from .schedule import KINDS as LR_SCHEDULES
 from .schedule import LRSchedule
+from .settings import RunSettings
 from .step import train_step
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
@@ -58,95 +57,27 @@ METRIC_COLUMNS = ["epoch", "train_loss", "train_top1_err", "val_loss", "val_top1
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m numpynet.train", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    d = p.add_argument_group("data")
-    d.add_argument("--data", help="ImageNet folder with train/<wnid>/ and val/ "
-                   f"(default: $NUMPYNET_DATA, else {DEFAULT_DATA}; absent: a generated demo set)")
-    d.add_argument("--subset", type=int, help="use N classes, evenly spaced over the sorted wnids")
-    d.add_argument("--classes", help="file listing the wnids to use (one per line)")
-    d.add_argument("--per-class", type=int, help="at most M training images per class")
-    d.add_argument("--val-per-class", type=int, help="at most M validation images per class")
-    d.add_argument("--val-labels", help="label file for a flat val/ folder (<file> <wnid> lines)")
-    d.add_argument("--image-size", type=int, default=256, help="cached image side (paper: 256)")
-    d.add_argument("--cache", help="cache folder (default: $NUMPYNET_CACHE, else data/cache)")
-    d.add_argument("--workers", type=int, help="decoding processes (default: all CPUs)")
-    m = p.add_argument_group("model")
-    m.add_argument("--preset", choices=PRESETS, default="paper", help="network variant")
-    m.add_argument("--init", choices=INITS, default="he",
-                   help="weight init: he starts learning reliably; he16 lets conv1 learn 16x "
-                        "faster (figure 3 in a short run, slower at first); paper and caffe can "
-                        "stall (see numpynet/models/alexnet.py)")
-    m.add_argument("--groups", type=int, choices=(1, 2), default=2,
-                   help="2: the paper's two-GPU split of conv2/4/5; 1: one tower")
-    m.add_argument("--width", type=float, default=1.0,
-                   help="channel-width multiplier (1 = paper; smaller for quick experiments)")
-    m.add_argument("--crop", type=int, default=227,
-                   help="input crop side (227 = paper; >= 67, below --image-size, for quick runs)")
-    m.add_argument("--dropout", type=float, default=0.5,
-                   help="dropout probability in fc6 and fc7 (0: none; paper 0.5)")
-    m.add_argument("--pool-size", type=int, choices=(2, 3), default=3,
-                   help="max-pooling window at stride 2: 3 overlaps (paper), 2 does not")
-    m.add_argument("--no-lrn", dest="lrn", action="store_false",
-                   help="leave out local response normalisation (presets paper and caffe)")
-    t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, help="epochs in all (default 90, the paper's; with "
-                   "--resume: the saved run's)")
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="plateau",
-                   help="plateau: /10 when val error stops improving; step: /10 at --lr-steps; "
-                        "cosine: to 0 at the end of --time-budget (restarting over a resumed "
-                        "run's new budget), else of --epochs")
-    t.add_argument("--lr-patience", type=int, default=1,
-                   help="plateau: epochs without improvement before dividing the lr")
-    t.add_argument("--lr-steps", default="30,60,80", help="step: epochs at which to divide by 10")
-    t.add_argument("--time-budget", type=positive_minutes, metavar="MINUTES",
-                   help="stop after MINUTES of wall time from the first training step "
-                        "(checked per batch; --epochs still caps it); with --resume: MINUTES "
-                        "more (without it, a resumed run goes on to --epochs)")
-    t.add_argument("--no-pca", action="store_true", help="turn off PCA colour augmentation")
-    t.add_argument("--seed", type=int, default=0, help="same seed, same run")
-    t.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    d = p.add_argument_group("several processes (start with mpirun -n P)")
-    d.add_argument("--distributed", action="store_true",
-                   help="use MPI (implied when mpirun started this process)")
-    d.add_argument("--model-parallel", action="store_true",
-                   help="the paper's two-GPU split: one tower per rank (mpirun -n 2); "
-                        "without it, P ranks are data parallel")
-    d.add_argument("--no-overlap", dest="overlap", action="store_false",
-                   help="data parallel: allreduce the gradients after backward, not during")
-    d.add_argument("--check-weights-every", type=steps_count, default=100, metavar="STEPS",
-                   help="data parallel: check that all ranks hold the same weights (0: never)")
-    o = p.add_argument_group("output")
-    o.add_argument("--out", help="run folder (default: runs/<date-time>)")
-    o.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
-    o.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
-
-
-def positive_minutes(text):
-    """argparse type of --time-budget: a finite number of minutes > 0."""
-    try:
-        minutes = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
-    if not (minutes > 0 and math.isfinite(minutes)):
-        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
-    return minutes
-
-
-def steps_count(text):
-    """argparse type of --check-weights-every: a whole number >= 0."""
-    try:
-        steps = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of steps") from None
-    if steps < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (never) or more steps, got {steps}")
-    return steps
+    """-> RunSettings (numpynet/settings.py): the defaults, or with --resume the saved run's,
+    replaced by the flags given. Every value is checked here: a bad one is an argparse error
+    (exit status 2) that names its flag."""
+    p = settings.parser_for("python -m numpynet.train", __doc__.split("\n")[0], defaults=False)
+    given = vars(p.parse_args(argv))                      # only the flags on the command line
+    if "resume" not in given:
+        run = RunSettings(**given)
+    else:
+        try:
+            _, meta = checkpoint.load(Path(given["resume"]) / "last.npz")
+        except (FileNotFoundError, ValueError) as e:
+            p.error(f"--resume: {e}")
+        if changed := settings.changed_model(meta["args"], given):
+            p.error(f"{', '.join(changed)}: a resumed run keeps the network its checkpoint "
+                    f"was trained as; leave {'them' if len(changed) > 1 else 'it'} out")
+        if "out" in given and Path(given["out"]) != Path(given["resume"]):
+            p.error("--out: a resumed run writes into its own folder (--resume RUN)")
+        run = settings.resumed(meta["args"], given)
+    for problem in run.problems():
+        p.error(problem)
+    return run
 
 
 # --------------------------------------------------------------------------- the loop
@@ -209,7 +140,8 @@ class TimeBudget:
 
 
 def train(args, on_batch=None, clock=time.monotonic, world=None):
-    """Run (or resume) training as `args` says; returns the run folder.
+    """Run (or resume) training as `args` (RunSettings, from parse_args) says; returns the run
+    folder.
 
     `on_batch(epoch, batch, loss)` is called after every step (tests use it to interrupt);
     `clock()` gives the seconds that --time-budget counts (tests pass a fake one); `world`
@@ -218,14 +150,12 @@ def train(args, on_batch=None, clock=time.monotonic, world=None):
     if args.device == "gpu":
         backend.use("gpu")
     par = training.for_run(args, world)
-    args, resume = resolve_args(args)
-    args.out = str(par.shared(args.out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")))
-    if not par.is_root:
-        args.no_progress = True                 # rank 0 alone draws progress bars and prints
-    with par.quiet():
+    out = par.shared(args.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")))
+    args = replace(args, out=str(out), no_progress=args.no_progress or not par.is_root)
+    with par.quiet():                           # rank 0 alone draws progress bars and prints
         run = Run(args, clock, par)
-        if resume is not None:
-            run.restore(resume)
+        if args.resume:
+            run.restore(Path(args.resume) / "last.npz")
         with StopRequest() as stop:
             while run.epoch < args.epochs and not run.out_of_time():
                 seconds, next_batch = run.train_epoch(stop, on_batch)
@@ -234,25 +164,6 @@ def train(args, on_batch=None, clock=time.monotonic, world=None):
             print(f"time budget of {args.time_budget:g} min spent; train longer with: "
                   f"python -m numpynet.train --resume {run.out} --time-budget MINUTES")
     return run.out
-
-
-def resolve_args(args):
-    """With --resume, the saved run's settings (but --epochs, --device, --no-progress, the
-    parallel settings as given, and --time-budget: a new budget, or none). Returns (args,
-    checkpoint path or None)."""
-    if not args.resume:
-        if args.epochs is None:
-            args.epochs = 90
-        return args, None
-    path = Path(args.resume) / "last.npz"
-    _, meta = checkpoint.load(path)
-    defaults = vars(parse_args([]))       # for options newer than the saved run
-    given = ("no_progress", "device", "time_budget", "distributed", "model_parallel", "overlap",
-             "check_weights_every")
-    saved = {**defaults, **meta["args"], **{name: getattr(args, name) for name in given}}
-    if args.epochs is not None:
-        saved["epochs"] = args.epochs
-    return argparse.Namespace(**{**saved, "resume": args.resume, "out": args.resume}), path
 
 
 class Run:
@@ -269,23 +180,21 @@ class Run:
         self.out = Path(args.out)
         if self.par.is_root:
             self.out.mkdir(parents=True, exist_ok=True)
-        if args.crop >= args.image_size:
-            raise DatasetError(f"--crop {args.crop} must be smaller than --image-size "
-                               f"{args.image_size} (the random crops need room to move)")
+        if args.problems():                         # parse_args has said so already
+            raise ValueError(args.problems()[0])
         self.data = data = self.par.open_data(lambda: open_data(args))
         print(data.summary())
-        self.model = dict(num_classes=data.num_classes, groups=args.groups, seed=args.seed,
-                          preset=args.preset, init=args.init, width=args.width,
-                          input_size=args.crop, dropout=args.dropout, pool_size=args.pool_size,
-                          lrn=args.lrn)
+        m = args.model()
+        self.model = dict(num_classes=data.num_classes, groups=m.groups, seed=args.seed,
+                          preset=m.preset, init=m.init, width=m.width, input_size=m.crop,
+                          dropout=m.dropout, pool_size=m.pool_size, lrn=m.lrn)
         self.net = alexnet(**self.model)
         self.net.to(args.device)
         self.compute = self.par.wrap(self.net)
         self.opt = SGD(self.compute, lr=args.lr, momentum=args.momentum,
                        weight_decay=args.weight_decay)
         self.schedule = LRSchedule(args.lr, args.lr_schedule, patience=args.lr_patience,
-                                   steps=[int(s) for s in str(args.lr_steps).split(",")
-                                          if s.strip()])
+                                   steps=args.lr_steps)
         self.meter, self.epoch, self.start_batch = ErrorMeter(), 0, 0
         self.best_error = float("inf")            # lowest val top-1 error so far (best.npz)
         self.loss_fn = SoftmaxCrossEntropy()
@@ -301,8 +210,9 @@ class Run:
                                        device=args.device)
                            if data.val is not None else None)
         if self.par.is_root:
-            (self.out / "config.json").write_text(json.dumps(vars(args), indent=2) + "\n")
-        print("config  " + " ".join(f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+            (self.out / "config.json").write_text(json.dumps(asdict(args), indent=2) + "\n")
+        print("config  " + " ".join(f"--{k.replace('_', '-')}={settings.shown(v)}"
+                                    for k, v in asdict(args).items()
                                     if v is not None and v is not False))
         if args.device == "cpu":
             print(openblas.describe())               # which matrix-product kernels run
@@ -327,7 +237,7 @@ class Run:
         """Checkpoint `name` (last.npz / best.npz) at (self.epoch, next_batch)."""
         state = dict(epoch=self.epoch, next_batch=next_batch, schedule=self.schedule.state(),
                      meter=self.meter.state(), best_error=self.best_error)
-        meta = dict(args=vars(self.args), model=self.model, state=state, wnids=self.data.wnids,
+        meta = dict(args=asdict(self.args), model=self.model, state=state, wnids=self.data.wnids,
                     names=self.data.names, crop=self.args.crop)
         optimizer = self.par.saved_optimizer(self.opt)     # all ranks: a model-parallel gather
         if self.par.is_root:

@@ -142,3 +142,13 @@ def test_the_experiments_sit_on_top():
     users = {m for m in MODULES if GRAPH[m] & top}
     assert not users, f"{sorted(users)} import an experiment"
     assert "numpynet.train" in GRAPH["numpynet.ablate"] | GRAPH["numpynet.diagnostics"]
+
+
+def test_the_step_and_the_settings_sit_below_the_programs():
+    """train_step is duck-typed (it imports nothing); the settings know the models and the lr
+    schedules, never the data or the programs that read them."""
+    assert GRAPH["numpynet.step"] == set()
+    above = (_under("numpynet.data") | _under("numpynet.parallel") | _under("numpynet.bench")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "ablate",
+                                          "diagnostics")})
+    assert not _offending({"numpynet.settings"}, forbidden=above)

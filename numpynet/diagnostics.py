@@ -55,7 +55,7 @@ class _Enough(Exception):
 def record_ratios(args, steps):
     """Train `steps` SGD steps as `args` (numpynet.train's namespace) says, through the training
     CLI's own Run; -> (layer names, array (steps, layers) of update ratios)."""
-    from .train import Run, StopRequest
+    from .run import Run, StopRequest
     run, rows = Run(args), []
 
     def after_step(epoch, batch, loss):

@@ -203,32 +203,32 @@ def flag_name(f):
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
-def add_flags(parser, settings, only=None, defaults=True):
-    """Add a flag for each field of the dataclass `settings` (or those named in `only`) to
+def add_flags(parser, declared, only=None, defaults=True):
+    """Add a flag for each field of the dataclass `declared` (or those named in `only`) to
     `parser` (a parser or a group). `defaults=False` leaves unset flags out of the parsed
     namespace (argparse.SUPPRESS), so that it holds only what was given."""
-    for f in fields(settings):
+    for f in fields(declared):
         if only is not None and f.name not in only:
             continue
         m = f.metadata
-        extra = {} if defaults else {"default": argparse.SUPPRESS}
+        default = f.default if defaults else argparse.SUPPRESS
         if isinstance(f.default, bool):             # a switch: giving it flips the default
-            parser.add_argument(flag_name(f), dest=f.name, help=m["help"], **extra,
+            parser.add_argument(flag_name(f), dest=f.name, help=m["help"], default=default,
                                 action="store_false" if f.default else "store_true")
             continue
-        default = m["shown"] or shown(f.default)
+        said = m["shown"] or shown(f.default)
         parser.add_argument(flag_name(f), dest=f.name, type=m["kind"], choices=m["choices"],
-                            metavar=m["metavar"], **({"default": f.default} | extra),
-                            help=f"{m['help']} (default: {default})".replace("%", "%%"))
+                            metavar=m["metavar"], default=default,
+                            help=f"{m['help']} (default: {said})".replace("%", "%%"))
 
 
 def parser_for(prog, description, defaults=True):
-    """train's whole command line: one argparse group per settings dataclass."""
+    """train's whole command line: --version, then one argparse group per dataclass."""
     from . import __version__
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    for title, settings in GROUPS:
-        add_flags(p.add_argument_group(title), settings, defaults=defaults)
+    for title, declared in GROUPS:
+        add_flags(p.add_argument_group(title), declared, defaults=defaults)
     return p
 
 

@@ -131,7 +131,7 @@ def test_layers_import_no_models_data_or_programs():
 def test_parallel_imports_no_data_or_programs():
     """parallel/ sits below the programs that use it (train, bench): it spreads a network and
     its steps over processes and knows nothing of datasets or command lines."""
-    above = (_under("numpynet.data") | _under("numpynet.bench")
+    above = (_under("numpynet.data") | _under("numpynet.bench") | _under("numpynet.run")
              | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "gpucheck")})
     assert not _offending(_under("numpynet.parallel"), forbidden=above)
 
@@ -149,6 +149,11 @@ def test_the_step_and_the_settings_sit_below_the_programs():
     schedules, never the data or the programs that read them."""
     assert GRAPH["numpynet.step"] == set()
     above = (_under("numpynet.data") | _under("numpynet.parallel") | _under("numpynet.bench")
-             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "ablate",
-                                          "diagnostics")})
+             | _under("numpynet.run")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "ablate", "diagnostics")})
     assert not _offending({"numpynet.settings"}, forbidden=above)
+
+
+def test_a_runs_parts_sit_below_its_command_line():
+    """run/ (one training run's loop, stopping and records) is train's; it never imports train."""
+    assert not _offending(_under("numpynet.run"), forbidden={"numpynet.train"})

@@ -16,8 +16,9 @@ from .kernels import fast  # noqa: E402,F401  (the engine: the compiled twin of 
 from .layers import (BatchNorm2D, Conv2D, Dropout, Flatten, Layer, Linear,  # noqa: E402
                      LocalResponseNorm, MaxPool2D, ReLU, Scale, Sequential, SoftmaxCrossEntropy)
 from .optim import SGD  # noqa: E402
+from .step import train_step  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["BatchNorm2D", "Conv2D", "Dropout", "Flatten", "Layer", "Linear", "LocalResponseNorm",
            "MaxPool2D", "ReLU", "SGD", "Scale", "Sequential", "SoftmaxCrossEntropy", "backend",
-           "gradcheck"]
+           "gradcheck", "train_step"]

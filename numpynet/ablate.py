@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files, viz
+from . import __version__, files, viz
+from .settings import COUNT
 
 # name -> (the change, as numpynet.train options; the paper's top-1 change from undoing it)
 VARIANTS = {
@@ -47,22 +48,24 @@ OWN = ("--seed", "--out", "--resume", "--epochs", "--pool-size", "--no-lrn", "--
 
 def parse_args(argv=None):
     """-> (the ablation's own arguments, the options passed on to every numpynet.train run)."""
+    from .train import parse_args as train_args
     p = argparse.ArgumentParser(prog="python -m numpynet.ablate",
                                 description=__doc__.split("\n")[0], allow_abbrev=False,
                                 epilog="Any other option goes to every numpynet.train run "
                                        "(--width, --crop, --batch-size, --lr, --data, ...).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
-                   help="which variants to train (the baseline is always added)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (0, 1, ...)")
-    p.add_argument("--epochs", type=int, default=8, help="epochs per run")
-    p.add_argument("--out", help="output folder (default runs/ablate-<date-time>)")
+                   help="which variants to train; the baseline is always added (default: all)")
+    p.add_argument("--seeds", type=COUNT, default=3, help="seeds per variant, 0, 1, ... "
+                   "(default: 3)")
+    p.add_argument("--epochs", type=COUNT, default=8, help="epochs per run (default: 8)")
+    p.add_argument("--out", help="output folder (default: runs/ablate-<date-time>)")
     own, rest = p.parse_known_args(argv)
-    if own.seeds < 1 or own.epochs < 1:
-        p.error(f"--seeds and --epochs must be at least 1, got {own.seeds} and {own.epochs}")
     for option in rest:
         if option.split("=")[0] in OWN:
             p.error(f"{option.split('=')[0]} is set by the ablation itself for every run; "
                     f"leave it out")
+    train_args(rest)                # a bad option of train's stops here, with train's error
     own.variants = ["baseline"] + [v for v in own.variants if v != "baseline"]
     return own, rest
 

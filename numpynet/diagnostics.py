@@ -23,13 +23,15 @@ measurement, not a run to keep.
 import argparse
 import csv
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import backend, files, viz
+from . import __version__, backend, files, viz
 from .models import INITS
+from .settings import COUNT
 
 
 def update_ratios(net, optimizer):
@@ -53,7 +55,7 @@ class _Enough(Exception):
 def record_ratios(args, steps):
     """Train `steps` SGD steps as `args` (numpynet.train's namespace) says, through the training
     CLI's own Run; -> (layer names, array (steps, layers) of update ratios)."""
-    from .train import Run, StopRequest
+    from .run import Run, StopRequest
     run, rows = Run(args), []
 
     def after_step(epoch, batch, loss):
@@ -80,13 +82,13 @@ def parse_args(argv=None):
                                 epilog="Any other option goes to numpynet.train (see python -m "
                                        "numpynet.train --help): --width, --crop, --batch-size, "
                                        "--lr, --data, ...")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--inits", nargs="+", choices=INITS, default=["he", "he16"],
                    help="the inits to compare (default: he he16)")
-    p.add_argument("--steps", type=int, default=40, help="training steps per init")
-    p.add_argument("--out", help="output folder (default runs/diagnostics-<date-time>)")
+    p.add_argument("--steps", type=COUNT, default=40,
+                   help="training steps per init (default: 40)")
+    p.add_argument("--out", help="output folder (default: runs/diagnostics-<date-time>)")
     own, rest = p.parse_known_args(argv)
-    if own.steps < 1:
-        p.error(f"--steps must be at least 1, got {own.steps}")
     if any(a.split("=")[0] == "--init" for a in rest):
         p.error("--init: give the inits to compare with --inits (one or more)")
     return own, train_args(rest)
@@ -121,8 +123,7 @@ def main(argv=None):
     by_init, layers = {}, None
     for init in own.inits:
         print(f"--- init {init}: {own.steps} steps")
-        run_args = argparse.Namespace(**{**vars(args), "init": init, "out": str(out / init),
-                                         "epochs": args.epochs or 90})
+        run_args = replace(args, init=init, out=str(out / init))
         try:
             layers, by_init[init] = record_ratios(run_args, own.steps)
         except (DatasetError, FileNotFoundError, ValueError) as e:

@@ -140,8 +140,8 @@ def test_layers_import_no_models_data_or_programs():
 def test_parallel_imports_no_data_or_programs():
     """parallel/ sits below the programs that use it (train, bench): it spreads a network and
     its steps over processes and knows nothing of datasets or command lines."""
-    above = (_under("numpynet.data") | _under("numpynet.bench")
-             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict")})
+    above = (_under("numpynet.data") | _under("numpynet.bench") | _under("numpynet.run")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "export")})
     assert not _offending(_under("numpynet.parallel"), forbidden=above)
 
 
@@ -180,3 +180,18 @@ def test_the_experiments_sit_on_top():
     users = {m for m in MODULES if GRAPH[m] & top}
     assert not users, f"{sorted(users)} import an experiment"
     assert "numpynet.train" in GRAPH["numpynet.ablate"] | GRAPH["numpynet.diagnostics"]
+
+
+def test_the_step_and_the_settings_sit_below_the_programs():
+    """train_step is duck-typed (it imports nothing); the settings know the models and the lr
+    schedules, never the data or the programs that read them."""
+    assert GRAPH["numpynet.step"] == set()
+    above = (_under("numpynet.data") | _under("numpynet.parallel") | _under("numpynet.bench")
+             | _under("numpynet.run")
+             | {f"numpynet.{p}" for p in ("train", "evaluate", "predict", "ablate", "diagnostics")})
+    assert not _offending({"numpynet.settings"}, forbidden=above)
+
+
+def test_a_runs_parts_sit_below_its_command_line():
+    """run/ (one training run's loop, stopping and records) is train's; it never imports train."""
+    assert not _offending(_under("numpynet.run"), forbidden={"numpynet.train"})

@@ -118,17 +118,19 @@ def test_restart_environment_sets_the_thread_variables(monkeypatch):
 
 
 def test_conv_kernels_are_timed_through_the_dispatch_hook():
-    """The im2col/col2im rows come from dispatch.instrument, not from patching layers.conv:
-    both layouts count in one row, other kernels run untimed, results pass through."""
+    """The im2col/col2im rows come from dispatch.instrument, not from patching the engine:
+    the conv kernels are timed, other kernels run untimed, results pass through."""
     times, cpu = {}, {}
-    wide = dispatch.Kernel("im2col_wide", reference=lambda x, k: x * k)   # not registered
-    relu = dispatch.Kernel("relu_forward", reference=lambda x: max(x, 0))
+    times_k = lambda x, k: x * k                                        # noqa: E731
+    im2col = dispatch.Kernel("im2col", reference=times_k, numba=times_k)   # not registered
+    relu = dispatch.Kernel("relu_forward", reference=lambda x: max(x, 0),
+                           numba=lambda x: max(x, 0))
     with dispatch.instrument(runners.conv_kernel_timer(Clock("cpu"), times, cpu)):
-        assert wide(3, 2) == 6 and wide(1, 5) == 5
+        assert im2col(3, 2) == 6 and im2col(1, 5) == 5
         assert relu(-1) == 0
     assert list(times) == [("im2col", "kernel")] and len(times["im2col", "kernel"]) == 2
     assert list(cpu) == [("im2col", "kernel")] and len(cpu["im2col", "kernel"]) == 2
-    assert wide(2, 2) == 4 and len(times["im2col", "kernel"]) == 2      # hook gone
+    assert im2col(2, 2) == 4 and len(times["im2col", "kernel"]) == 2    # hook gone
 
 
 def test_timed_records_the_process_cpu_time_of_each_call():

@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
-from numpynet import diagnostics
+from numpynet import diagnostics, train_step
 from numpynet.data.demo import generate_demo_dataset
 from numpynet.layers import SoftmaxCrossEntropy
 from numpynet.models import alexnet
@@ -26,11 +26,8 @@ def one_step(net, seed=0, **sgd):
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 64, (4, 3, 67, 67)).astype(np.float32)
     y = rng.integers(0, 4, 4)
-    loss = SoftmaxCrossEntropy()
-    loss.forward(net.forward(x, train=True), y)
-    net.backward(loss.backward())
     opt = SGD(net, **sgd)
-    opt.step()
+    train_step(net, SoftmaxCrossEntropy(), opt, x, y)
     return opt
 
 
@@ -71,7 +68,7 @@ def test_the_cli_compares_inits_and_a_scale_in_front_multiplies_the_rate(dataset
 def test_bad_arguments_say_what_to_do(capsys):
     with pytest.raises(SystemExit):
         diagnostics.parse_args(["--steps", "0"])
-    assert "--steps must be at least 1" in capsys.readouterr().err
+    assert "argument --steps: must be a whole number >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         diagnostics.parse_args(["--init", "he16"])
     assert "--inits" in capsys.readouterr().err

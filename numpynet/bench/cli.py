@@ -11,8 +11,9 @@ import argparse
 import os
 import sys
 
-from .. import backend, config
-from ..models import INPUT_SHAPE, PRESETS
+from .. import __version__, backend, config
+from ..models import INPUT_SHAPE
+from ..settings import COUNT, NON_NEGATIVE_INT, ModelSettings, SessionSettings, add_flags, number
 from .children import RESTARTED, memory_child, startup_child
 from .ranks import ranks_child, report_ranks
 from .report import header, report_agreement, report_memory, report_speed, report_startup
@@ -24,46 +25,45 @@ from .torch_runner import TorchRunner, import_torch
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m numpynet.bench",
                                 description="Time AlexNet's training step and inference.")
-    p.add_argument("--batch", type=int, default=128, help="images per step (default 128)")
-    p.add_argument("--repeats", type=int, default=5, help="timed steps (default 5)")
-    p.add_argument("--warmup", type=int, default=1,
-                   help="untimed steps after the first one (default 1)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--batch", type=COUNT, default=128, help="images per step (default: 128)")
+    p.add_argument("--repeats", type=COUNT, default=5, help="timed steps (default: 5)")
+    p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=1,
+                   help="untimed steps after the first one (default: 1)")
+    p.add_argument("--threads", type=COUNT, default=None,
                    help="threads for BLAS, Numba and PyTorch (default: all cores)")
-    p.add_argument("--layers", action=argparse.BooleanOptionalAction, default=True,
-                   help="per-layer table (default on)")
+    # help set afterwards: Python 3.10's BooleanOptionalAction would add "(default: True)"
+    p.add_argument("--layers", action=argparse.BooleanOptionalAction,
+                   default=True).help = "per-layer table (default: on)"
     p.add_argument("--eval", action="store_true",
                    help="inference only (forward with train=False), no training step")
     p.add_argument("--compare", choices=["torch", "none"], default="none",
-                   help="also run the same network in PyTorch, in the same process")
-    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
-                   help="cpu (NumPy) or gpu (CuPy; needs numpynet[gpu-cuda12] or [gpu-cuda13])")
-    p.add_argument("--preset", choices=PRESETS, default="paper",
-                   help="AlexNet preset (models/alexnet.py; default paper)")
-    p.add_argument("--groups", type=int, choices=[1, 2], default=2,
-                   help="2: the paper's two-GPU split (default); 1: the one-GPU variant")
+                   help="also run the same network in PyTorch, in the same process "
+                        "(default: none)")
+    add_flags(p, SessionSettings, only=("device",))
+    add_flags(p, ModelSettings, only=("preset", "groups"))
     p.add_argument("--small", action="store_true",
                    help="a narrow AlexNet (width 1/8) on 67x67 inputs: for tests, not timing")
-    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
-                   help="peak memory of a training step, per framework, in a fresh process")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True).help = \
+        "peak memory of a training step, per framework, in a fresh process (default: on)"
     p.add_argument("--startup", action="store_true",
                    help="time import + first step with a cold and a warm Numba cache")
     p.add_argument("--blas-core", default="keep",
-                   help="OpenBLAS's kernels: keep (the environment's choice, the default) or an "
-                        "OPENBLAS_CORETYPE name, e.g. SkylakeX or Haswell")
-    p.add_argument("--ranks", type=int, metavar="P",
+                   help="OpenBLAS's kernels: keep (the environment's choice) or an "
+                        "OPENBLAS_CORETYPE name, e.g. SkylakeX or Haswell (default: keep)")
+    p.add_argument("--ranks", type=number(int, "a whole number >= 2", lambda v: v >= 2),
+                   metavar="P",
                    help="instead: the step on 1 process vs P MPI ranks (data and model "
-                        "parallel) on the same --threads, and a cost model (bench/ranks.py)")
+                        "parallel) on the same --threads, and a cost model, bench/ranks.py "
+                        "(default: not run)")
     p.add_argument("--child", choices=["memory", "startup", "ranks"], help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=["one", "data", "model"], help=argparse.SUPPRESS)
     p.add_argument("--no-overlap", dest="overlap", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--framework", choices=["numpynet", "torch"], default="numpynet",
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.batch < 1 or args.repeats < 1 or args.warmup < 0:
-        p.error("--batch and --repeats must be >= 1, --warmup >= 0")
-    if args.ranks is not None and not 2 <= args.ranks <= args.batch:
-        p.error(f"--ranks must be at least 2 and at most --batch ({args.batch})")
+    if args.ranks is not None and args.ranks > args.batch:
+        p.error(f"--ranks must be at most --batch ({args.batch}), got {args.ranks}")
     if args.ranks is not None and args.device != "cpu":
         p.error("--ranks measures CPU processes: drop --device gpu")
     args.threads = args.threads or len(os.sched_getaffinity(0))

@@ -33,6 +33,7 @@ import numpy as np
 from ..layers import SoftmaxCrossEntropy
 from ..optim import SGD
 from ..parallel.mpi import ROOT_PERMISSION, mpirun_command
+from ..step import train_step
 from .runners import THREAD_VARIABLES, build_alexnet, set_threads
 
 GBIT = 1e9 / 8                                       # bytes per second in a Gbit/s
@@ -75,16 +76,12 @@ def _step_function(args, net, world):
         opt = SGD(tower, lr=0.01)
 
         def step():
-            loss.forward(tower.forward(x, train=True), labels)
-            tower.backward(loss.backward(), input_grad=False)
-            opt.step()
+            train_step(tower, loss, opt, x, labels)
         return step, lambda: model_parallel.bytes_sent(tower)
     opt = SGD(net, lr=0.01)
     if args.mode == "one":
         def step():
-            loss.forward(net.forward(x, train=True), labels)
-            net.backward(loss.backward(), input_grad=False)
-            opt.step()
+            train_step(net, loss, opt, x, labels)
         return step, lambda: 0
     dp = DataParallel(net, world, overlap=args.overlap)
     dp.broadcast_parameters()
@@ -94,9 +91,7 @@ def _step_function(args, net, world):
 
     def step():
         dp.begin_step(args.batch)
-        loss.forward(net.forward(x[lo:hi], train=True), labels[lo:hi])
-        dp.backward(loss.backward())
-        opt.step()
+        train_step(net, loss, opt, x[lo:hi], labels[lo:hi], backward=dp.backward)
         traffic[0] += 2 * (world.size - 1) / world.size * gradient_bytes
     return step, lambda: traffic[0]
 

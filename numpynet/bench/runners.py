@@ -11,14 +11,14 @@ from ..kernels import dispatch
 from ..layers import SoftmaxCrossEntropy
 from ..models import alexnet
 from ..optim import SGD
+from ..step import train_step
 
 # the environment variables that set the thread counts of BLAS, OpenMP and Numba
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMBA_NUM_THREADS")
 
 # kernel name (numpynet.kernels.dispatch) -> the row it is counted in
-CONV_KERNELS = {"im2col": "im2col", "im2col_wide": "im2col",
-                "col2im": "col2im", "col2im_wide": "col2im",
+CONV_KERNELS = {"im2col": "im2col", "col2im": "col2im",
                 **{f"winograd_{name}": "Winograd transforms"
                    for name in ("input", "output", "output_grad", "input_grad")},
                 "columns_to_images": "layout moves", "images_to_columns": "layout moves"}
@@ -57,10 +57,7 @@ class NumpynetRunner:
         self.opt = SGD(self.net, lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def train_step(self):
-        logits = self.net.forward(self.x, train=True)
-        self.loss.forward(logits, self.labels)
-        self.net.backward(self.loss.backward(), input_grad=False)
-        self.opt.step()
+        return train_step(self.net, self.loss, self.opt, self.x, self.labels)
 
     def infer(self):
         return self.net.forward(self.x, train=False)

@@ -7,7 +7,7 @@ processes change what happens, it asks the run's parallelism, one of the three c
     open the data           build/open cache   rank 0 first, then the others (after a barrier)
     the computing network   net                net (dropout sliced)         this rank's tower
     a step's images         the whole batch    rows [lo, hi) of it          the whole batch
-    backward                net.backward       + gradients allreduced       exchanges inside
+    backward (train_step)   net.backward       + gradients allreduced       exchanges inside
     loss, top-k counts      this process's     summed over ranks            the same on both
     stop, budget spent      this process's     any rank's stop; rank 0's clock for the budget
     evaluation              whole val set      a shard per rank, summed     whole set on both
@@ -80,8 +80,8 @@ class OneProcess:
     def begin_step(self, batch_size):
         pass
 
-    def backward(self, dlogits):
-        self.net.backward(dlogits, input_grad=False)        # no one needs dL/d(image)
+    # stage 3 of numpynet.step.train_step on this process: None, its own net.backward
+    backward = None
 
     def count(self, meter, probs, labels, loss):
         """Add a step's results to the running `meter`; -> the mean loss of the whole batch."""
@@ -178,6 +178,7 @@ class DataParallelRun(Distributed):
         self.dp.begin_step(batch_size)
 
     def backward(self, dlogits):
+        """train_step's backward: this rank's rows, then the gradients summed over ranks."""
         self.dp.backward(dlogits)
 
     def count(self, meter, probs, labels, loss):
@@ -223,9 +224,6 @@ class ModelParallelRun(Distributed):
     def wrap(self, net):
         self.net, self.tower = net, model_parallel.tower(net, self.world)
         return self.tower
-
-    def backward(self, dlogits):
-        self.tower.backward(dlogits, input_grad=False)
 
     def restore(self, optimizer, velocity):
         model_parallel.scatter_from(self.net, self.tower, self.world, optimizer, velocity)

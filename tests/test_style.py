@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
                     reason="ruff is not installed (pip install -e '.[test]' brings it)")
 def test_ruff_check_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache",
-                             "--output-format", "concise", "numpynet", "tests", "tools"],
+                             "--output-format", "concise",
+                             "numpynet", "tests", "tools", "examples"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -53,7 +53,7 @@ def parse_args(argv=None):
                                 description=__doc__.split("\n")[0], allow_abbrev=False,
                                 epilog="Any other option goes to every numpynet.train run "
                                        "(--width, --crop, --batch-size, --lr, --data, ...).")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"numpynet {__version__}")
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                    help="which variants to train; the baseline is always added (default: all)")
     p.add_argument("--seeds", type=COUNT, default=3, help="seeds per variant, 0, 1, ... "

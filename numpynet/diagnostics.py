@@ -82,7 +82,7 @@ def parse_args(argv=None):
                                 epilog="Any other option goes to numpynet.train (see python -m "
                                        "numpynet.train --help): --width, --crop, --batch-size, "
                                        "--lr, --data, ...")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"numpynet {__version__}")
     p.add_argument("--inits", nargs="+", choices=INITS, default=["he", "he16"],
                    help="the inits to compare (default: he he16)")
     p.add_argument("--steps", type=COUNT, default=40,

@@ -150,7 +150,7 @@ class TrainSettings:
 @dataclass
 class SessionSettings:
     """This invocation only: --resume never carries these over from the saved run."""
-    device: str = setting("cpu", "cpu (NumPy) or gpu (CuPy; needs numpynet[gpu-cuda12] or "
+    device: str = setting("cpu", "cpu (NumPy) or gpu (CuPy; needs numpynet-alexnet[gpu-cuda12] or "
                                  "[gpu-cuda13])", choices=("cpu", "gpu"))
     time_budget: float = setting(None, "stop after MINUTES of wall time from the first training "
                                        "step (checked per batch; --epochs still caps it); with "
@@ -226,7 +226,7 @@ def parser_for(prog, description, defaults=True):
     """train's whole command line: --version, then one argparse group per dataclass."""
     from . import __version__
     p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"numpynet {__version__}")
     for title, declared in GROUPS:
         add_flags(p.add_argument_group(title), declared, defaults=defaults)
     return p

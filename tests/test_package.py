@@ -16,7 +16,8 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard libr
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SCRIPTS = {"numpynet-train": "train", "numpynet-evaluate": "evaluate",
            "numpynet-predict": "predict", "numpynet-ablate": "ablate",
-           "numpynet-diagnostics": "diagnostics", "numpynet-config": "config"}
+           "numpynet-diagnostics": "diagnostics", "numpynet-config": "config",
+           "numpynet-export": "export"}
 
 
 def test_the_distribution_name_is_not_the_unrelated_numpynet_on_pypi():
@@ -53,6 +54,14 @@ def test_each_console_script_is_the_modules_main(script, module):
     assert target == f"numpynet.{module}:main"
     main = importlib.import_module(f"numpynet.{module}").main
     assert list(inspect.signature(main).parameters)[:1] == ["argv"]
+
+
+def test_the_bench_script_restarts_like_python_m():
+    """numpynet-bench runs what `python -m numpynet.bench` runs: main with its restart."""
+    assert PROJECT["scripts"]["numpynet-bench"] == "numpynet.bench.cli:command"
+    from numpynet.bench import cli
+    assert "restart=True" in inspect.getsource(cli.command)
+    assert "command()" in (ROOT / "numpynet" / "bench" / "__main__.py").read_text()
 
 
 def test_config_version():

@@ -21,7 +21,7 @@ import numpynet
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("numpynet-train", "numpynet-evaluate", "numpynet-predict", "numpynet-ablate",
-           "numpynet-diagnostics", "numpynet-config")
+           "numpynet-diagnostics", "numpynet-config", "numpynet-export", "numpynet-bench")
 TINY = ["--subset", "3", "--per-class", "8", "--val-per-class", "2", "--epochs", "1",
         "--width", "0.125", "--crop", "67", "--image-size", "80", "--batch-size", "8",
         "--no-progress", "--workers", "1"]
@@ -97,3 +97,33 @@ def test_a_tiny_training_run_from_the_wheel_keeps_its_files_out_of_the_checkout(
     image = next((cache / "demo" / "val").rglob("*.JPEG"))
     shown = run([bin_ / "numpynet-predict", image, "--checkpoint", "run"], work, env)
     assert shown.splitlines()[0] == str(image) and "%" in shown
+
+
+def test_the_wheels_predict_gives_torchvisions_top5(installed, tmp_path):
+    """torchvision's AlexNet, random-seeded (no trained file can be downloaded here), saved as a
+    state_dict: the installed numpynet-predict prints the top-5 that torchvision's own transforms
+    and forward give for a real photo."""
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("torchvision")
+    from data_fixtures import shared_data
+    photo = shared_data("imagenet-samples") / "n01440764_tench.JPEG"
+    if not photo.is_file():
+        pytest.skip(f"no sample photo at {photo}")
+    from numpynet.weights import pretrained, torchvision
+    torch.manual_seed(0)
+    model = tv.models.alexnet(weights=None).eval()
+    torch.save(model.state_dict(), tmp_path / "alexnet.pth")
+    bin_, work, env, _ = installed
+    shown = run([bin_ / "numpynet-predict", photo, "--weights",
+                 f"torchvision:{tmp_path / 'alexnet.pth'}"], work, env).splitlines()
+    T = tv.transforms
+    prepare = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+                         T.Normalize(torchvision.MEAN.tolist(), torchvision.STD.tolist())])
+    from PIL import Image
+    with torch.no_grad():
+        probs = torch.softmax(model(prepare(Image.open(photo).convert("RGB"))[None]), 1)[0]
+    wnids, names = pretrained.imagenet_classes()
+    top5 = probs.numpy().argsort()[::-1][:5]
+    assert shown[0] == str(photo)
+    assert [line[33:] for line in shown[1:6]] == [f"{names[j]} ({wnids[j]})" for j in top5]
+

@@ -25,7 +25,7 @@ from .torch_runner import TorchRunner, import_torch
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m numpynet.bench",
                                 description="Time AlexNet's training step and inference.")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"numpynet {__version__}")
     p.add_argument("--batch", type=COUNT, default=128, help="images per step (default: 128)")
     p.add_argument("--repeats", type=COUNT, default=5, help="timed steps (default: 5)")
     p.add_argument("--warmup", type=NON_NEGATIVE_INT, default=1,
@@ -139,3 +139,8 @@ def main(argv=None, restart=False):
     if restart:
         restart_if_needed(args, argv)
     run(args)
+
+
+def command(argv=None):
+    """The command line (`python -m numpynet.bench`, `numpynet-bench`): main with the restart."""
+    return main(argv, restart=True)

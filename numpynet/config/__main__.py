@@ -9,7 +9,7 @@ from . import main
 
 parser = argparse.ArgumentParser(prog="python -m numpynet.config", description=about,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+parser.add_argument("--version", action="version", version=f"numpynet {__version__}")
 _, stray = parser.parse_known_args()
 if stray:
     parser.error(f"unexpected argument {stray[0]!r}")

@@ -22,17 +22,8 @@ from .data import BatchLoader, DatasetError
 from .data.source import open_data
 from .layers import SoftmaxCrossEntropy
 from .metrics import ErrorMeter, softmax
+from .settings import COUNT
 from .weights import pretrained
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def parse_args(argv=None):
@@ -52,7 +43,7 @@ def parse_args(argv=None):
                    "image instead of its mean pixel (default: the mean pixel 104, 117, 123 BGR)")
     p.add_argument("--ten-crop", action="store_true",
                    help="average 10 crops per image (default: the centre crop only)")
-    p.add_argument("--batch-size", type=positive_int, default=64,
+    p.add_argument("--batch-size", type=COUNT, default=64,
                    help="images per forward pass (default: 64)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help="where the network runs (default: cpu)")

@@ -23,21 +23,12 @@ from . import __version__, backend
 from .data import BadImage, centre_batch, ten_crop_batch
 from .data.decode import centre_crop, resize_shorter_side, to_rgb
 from .metrics import softmax, top5_table
+from .settings import COUNT
 from .weights import pretrained
 
 WEIGHTS_HELP = ("caffe:PATH (a .caffemodel), torchvision:PATH (a torchvision AlexNet "
                 "state_dict: .pth, .npz, .safetensors), or a numpynet checkpoint (.npz or run "
                 "folder)")
-
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def load_photo(path, size=pretrained.IMAGE_SIZE, view=None):
@@ -79,7 +70,7 @@ def parse_args(argv=None):
     p.add_argument("--ten-crop", action="store_true",
                    help="average the softmax over 10 crops per image (default: the centre "
                         "crop only)")
-    p.add_argument("--top", type=positive_int, default=5,
+    p.add_argument("--top", type=COUNT, default=5,
                    help="how many classes to show (default: 5)")
     p.add_argument("--version", action="version", version=f"numpynet {__version__}")
     return p.parse_args(argv)

@@ -96,8 +96,8 @@ def test_imagenet_class_list_is_in_sorted_wnid_order():
 @pytest.mark.parametrize("main,argv,message", [
     (predict.main, ["x.jpg", "--weights", "w", "--top", "0"], "--top: must be a whole number >= 1"),
     (predict.main, ["x.jpg", "--weights", "w", "--top", "five"], "--top: 'five' is not a whole"),
-    (evaluate.main, ["--weights", "w", "--batch-size", "0"], "--batch-size: must be a whole number >= 1"),
-    (evaluate.main, ["--weights", "w", "--batch-size", "-3"], "--batch-size: must be a whole number >= 1"),
+    (evaluate.main, ["--weights", "w", "--batch-size", "0"], "--batch-size: must be a whole"),
+    (evaluate.main, ["--weights", "w", "--batch-size", "-3"], "--batch-size: must be a whole"),
     (evaluate.main, ["--weights", "w", "--device", "tpu"], "--device: invalid choice"),
 ])
 def test_bad_flag_values_stop_at_parse_time(main, argv, message, capsys):

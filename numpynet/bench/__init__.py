@@ -16,10 +16,10 @@ What it measures, for the paper's AlexNet (`alexnet(1000)`, groups=2) on a rando
 - per layer: forward and backward time, share of the step, GFLOP/s, and the process CPU time
   with the cores it kept busy (CPU / wall: about 2 on 2 cores when BLAS's and Numba's threads
   all work, lower where a layer runs on one thread or its threads wait); inside the
-  convolutions, the time spent in im2col/col2im (both layouts, see kernels/im2col.py), in the
-  Winograd transforms of the 3x3 layers (kernels/winograd.py; their GFLOP/s count the direct
+  convolutions, the time spent in im2col/col2im (kernels/fast/im2col.py), in the
+  Winograd transforms of the 3x3 layers (kernels/fast/winograd.py; their GFLOP/s count the direct
   convolution's multiply-adds, so they can pass the matrix-product peak) and in the moves
-  between the products and NCHW (kernels/product_layout.py); and the matrix products (Conv2D
+  between the products and NCHW (kernels/fast/product_layout.py); and the matrix products (Conv2D
   less those kernels, and Linear): their share of the step and their GFLOP/s. The step's % of
   peak is that share times that rate over the peak: the line says which of the two holds it
   back.

@@ -98,9 +98,9 @@ def timed(clock, times, fn, key, cpu=None):
 
 
 def conv_kernel_timer(clock, times, cpu=None):
-    """A dispatch.instrument wrapper: the im2col and col2im kernels (both layouts, see
-    kernels/im2col.py), the Winograd transforms (kernels/winograd.py) and the moves between
-    the product and NCHW (kernels/product_layout.py) timed into
+    """A dispatch.instrument wrapper: the im2col and col2im kernels (see
+    kernels/im2col.py), the Winograd transforms (kernels/fast/winograd.py) and the moves between
+    the product and NCHW (kernels/fast/product_layout.py) timed into
     times[(row, 'kernel')] (and cpu[...]), row as in CONV_KERNELS; every other kernel runs
     untimed."""
     def wrapper(name, fn, *args, **kwargs):

@@ -53,6 +53,8 @@ def runs_folder(tmp_path_factory):
 
 
 def run_quick(path, runs_folder, monkeypatch):
+    """Run a notebook in quick mode -> the executed notebook (without trained weights unless
+    the caller set NUMPYNET_WEIGHTS)."""
     monkeypatch.setenv("NUMPYNET_QUICK", "1")           # inherited by the kernel
     monkeypatch.setenv("NUMPYNET_RUNS", str(runs_folder))
     nb = nbformat.read(path, as_version=4)
@@ -69,11 +71,49 @@ def run_quick(path, runs_folder, monkeypatch):
              for o in c.outputs if o.output_type == "stream"
              for line in o.text.splitlines() if line.startswith("WRONG")]
     assert not wrong, f"{path.name}: checks said WRONG: {wrong}"
+    return nb
+
+
+def printed(nb):
+    """Everything the notebook's code cells printed, as one string."""
+    return "".join(o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                   if o.output_type == "stream")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_quick_mode(path, runs_folder, monkeypatch):
-    run_quick(path, runs_folder, monkeypatch)
+    monkeypatch.delenv("NUMPYNET_WEIGHTS", raising=False)
+    nb = run_quick(path, runs_folder, monkeypatch)
+    if path.name == "05_what_it_learned.ipynb":         # no trained file: it says how to get one
+        assert "bvlc_alexnet.caffemodel" in printed(nb)
+        assert "the trained paper network" not in printed(nb)
+
+
+def synthetic_caffemodel(path):
+    """A small Caffe AlexNet (the caffe preset, two groups, 1/8 of the channels, 67 px crops,
+    10 classes) written by numpynet's own Caffe writer, with the first group of conv1 made
+    grey (the same kernel in R, G and B: colour spread 0), so that the notebook must find the
+    paper's split in group 1."""
+    from numpynet.models import alexnet
+    from numpynet.weights import caffe
+    net = alexnet(10, groups=2, preset="caffe", init="caffe", width=0.125, input_size=67, seed=3)
+    W = net["conv1"].params["W"]
+    W[:len(W) // 2] = W[:len(W) // 2].mean(axis=1, keepdims=True)
+    return caffe.write_caffemodel(path, caffe.from_numpynet(net, size=67))
+
+
+def test_notebook_05_shows_a_trained_caffe_network(runs_folder, monkeypatch, tmp_path):
+    """With NUMPYNET_WEIGHTS naming a .caffemodel, notebook 5 loads it and shows its conv1
+    kernels, its two groups' colour spreads and the feature maps of a photo through it."""
+    weights = synthetic_caffemodel(tmp_path / "small.caffemodel")
+    monkeypatch.setenv("NUMPYNET_WEIGHTS", str(weights))
+    out = printed(run_quick(NOTEBOOKS_DIR / "05_what_it_learned.ipynb", runs_folder, monkeypatch))
+    assert "the trained paper network, from caffe weights" in out
+    assert "12 conv1 kernels in 2 group(s) of 6, 67 px crops, 10 classes" in out
+    assert "trained group 1 (kernels 0-5): colour spread 0.000; 6 of 6 nearly grey" in out
+    assert "The trained network shows the paper's split: group 1's kernels" in out
+    assert "the trained paper network on a photo" in out and "top 5: class" in out
+    assert "no trained weights" not in out
 
 
 @pytest.mark.parametrize("name", ["01_layers", "03_data"])

@@ -69,6 +69,10 @@ SETTINGS = (
             "real sample photos beside the checkout, used by tests and notebooks when present "
             "(relative: to the checkout)",
             "tests/, notebooks/"),
+    Setting("NUMPYNET_WEIGHTS", None,
+            "a Caffe AlexNet (bvlc_alexnet.caffemodel) that notebook 5 shows the trained "
+            "figure 3 of; unset: it shows its own short run's kernels",
+            "notebooks/"),
     Setting("NUMPYNET_BENCH_RESTARTED", None,
             "internal: marks the process the benchmark restarted with its thread settings",
             "numpynet.bench"),

@@ -17,11 +17,12 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 EXPECTED = ["01_layers.ipynb", "02_building_alexnet.ipynb", "03_data.ipynb",
-            "04_training.ipynb", "05_what_it_learned.ipynb", "06_training_dynamics.ipynb"]
+            "04_training.ipynb", "05_what_it_learned.ipynb", "06_training_dynamics.ipynb",
+            "07_from_loops_to_fast.ipynb"]
 CELL_TIMEOUT = 300            # seconds, per cell
 
 
-def test_the_six_notebooks_are_there():
+def test_the_seven_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 

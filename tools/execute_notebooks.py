@@ -18,8 +18,9 @@ notebook, in order, this:
    that every working notebook has a copy whose hash equals its current sources', so after
    editing a notebook, rerun this for it.
 
-Full mode takes about 20 minutes for all seven on a 2-core machine (notebook 4's training most
-of it); the time of each is printed and stored in the copy's metadata.
+Full mode took 10 to 17 minutes for all seven on a 2-core Xeon that other jobs shared (load
+average 4 to 7; notebooks 4 and 6, which train, most of it); the time of each is printed and
+stored in its copy's metadata and first cell.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -39,6 +41,7 @@ EXECUTED = ROOT / "docs" / "notebooks"
 COMMAND = "python tools/execute_notebooks.py"
 FIGURE_DPI = 72               # keeps docs/notebooks/ small (a few MB for all the figures)
 CELL_TIMEOUT = 3600           # seconds per cell: notebook 4 trains for minutes in one cell
+_OVERWRITTEN = re.compile(r".*\r(?=[^\n])")    # a line's text before a carriage return
 
 
 def source_hash(nb):
@@ -67,6 +70,24 @@ def _setup_cell(nbformat):
         "import matplotlib\n"
         f"matplotlib.rcParams['figure.dpi'] = {FIGURE_DPI}\n"
         f"matplotlib.rcParams['savefig.dpi'] = {FIGURE_DPI}")
+
+
+def tidy_streams(cell):
+    """Merge consecutive printed outputs of the same stream and keep what a terminal would show
+    of each line (a progress bar redrawn with \\r is its last state, not a thousand outputs)."""
+    merged = []
+    for output in cell.get("outputs", []):
+        previous = merged[-1] if merged else None
+        if (output["output_type"] == "stream" and previous is not None
+                and previous["output_type"] == "stream" and previous["name"] == output["name"]):
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    for output in merged:
+        if output["output_type"] == "stream":
+            output["text"] = _OVERWRITTEN.sub("", output["text"])
+    if "outputs" in cell:
+        cell["outputs"] = merged
 
 
 def _load():
@@ -100,6 +121,8 @@ def execute(path, runs):
     client.execute(env=_kernel_environment(runs))      # raises CellExecutionError on an error
     seconds = time.perf_counter() - start
     nb.cells[0] = _provenance_cell(nbformat, path.name, seconds, load)
+    for cell in nb.cells:
+        tidy_streams(cell)
     nb.metadata["numpynet"] = {"source_sha256": digest, "command": COMMAND,
                                "seconds": round(seconds, 1), "load_average": load}
     target = EXECUTED / path.name
@@ -121,15 +144,23 @@ def _paths(names):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*",
                         help="notebooks to run (default: all), e.g. 04_training")
     args = parser.parse_args(argv)
+    try:
+        import nbclient  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError as error:
+        sys.exit(f"error: running the notebooks needs nbclient, nbformat and ipykernel "
+                 f"({error}); install them with: pip install -e \".[notebooks]\"")
     sys.path.insert(0, str(ROOT))                      # this checkout's numpynet
     paths = _paths(args.names)
     EXECUTED.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="numpynet-notebook-runs-") as runs:
-        print(f"running {len(paths)} notebook(s) in full mode; run folders in {runs}", flush=True)
+        print(f"running {len(paths)} notebook(s) in full mode (run folders in {runs}); "
+              f"executed copies go to {EXECUTED.relative_to(ROOT)}/", flush=True)
         for path in paths:
             print(f"{path.name} ...", end=" ", flush=True)
             try:

@@ -5,8 +5,14 @@ its first code cell); NUMPYNET_RUNS sends every
 run folder, demo dataset and cache the notebooks write to a temporary folder, shared by the
 notebooks of one test session so that notebook 5 finds the checkpoint notebook 4 trained (run on
 its own it trains a short run itself).
+
+docs/notebooks/ holds executed copies (full mode, with outputs) that GitHub renders; each
+stores the hash of the cells it was run from, and a test checks that the hash is the current
+one, so that a change to a notebook without rerunning `python tools/execute_notebooks.py`
+fails here.
 """
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,15 +20,55 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 EXPECTED = ["01_layers.ipynb", "02_building_alexnet.ipynb", "03_data.ipynb",
-            "04_training.ipynb", "05_what_it_learned.ipynb", "06_training_dynamics.ipynb"]
+            "04_training.ipynb", "05_what_it_learned.ipynb", "06_training_dynamics.ipynb",
+            "07_from_loops_to_fast.ipynb"]
 CELL_TIMEOUT = 300            # seconds, per cell
 
 
-def test_the_six_notebooks_are_there():
+def _execute_notebooks_tool():
+    """tools/execute_notebooks.py, imported from its path (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("execute_notebooks",
+                                                  ROOT / "tools" / "execute_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_seven_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_executed_copy_comes_from_the_current_sources(path):
+    """docs/notebooks/<name> was executed from this notebook's current cells."""
+    tool = _execute_notebooks_tool()
+    copy = tool.EXECUTED / path.name
+    rerun = f"rerun `{tool.COMMAND} {path.stem}` (full mode; all of them: `{tool.COMMAND}`)"
+    assert copy.is_file(), f"docs/notebooks/{path.name} is missing: {rerun}"
+    executed = nbformat.read(copy, as_version=4)
+    assert tool.stored_hash(executed) == tool.source_hash(nbformat.read(path, as_version=4)), (
+        f"docs/notebooks/{path.name} was executed from other sources than "
+        f"notebooks/{path.name}: {rerun}")
+    errors = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"
+              for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"docs/notebooks/{path.name}: cells {errors} show errors"
+    unrun = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"
+             and c.source.strip() and c.execution_count is None]
+    assert not unrun, f"docs/notebooks/{path.name}: cells {unrun} were not executed: {rerun}"
+
+
+def test_source_hash_sees_a_changed_cell():
+    tool = _execute_notebooks_tool()
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    before = tool.source_hash(nb)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="outputs do not count")]
+    assert tool.source_hash(nb) == before
+    nb.cells[1].source += "\n# an edit"
+    assert tool.source_hash(nb) != before
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

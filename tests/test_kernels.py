@@ -344,6 +344,16 @@ def test_relu_loops_reference_numba_agree(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scale_loops_reference_numba_agree(dtype, rng):
+    from numpynet.layers.scale import scale
+    x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+    y = naive.scale(x, 1 / 64)
+    for impl in (scale.reference, scale.numba):
+        assert impl(x, 1 / 64).dtype == dtype
+        np.testing.assert_array_equal(impl(x, 1 / 64), y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sgd_loops_reference_numba_agree(dtype, rng):
     w, v, g = (rng.standard_normal((6, 5)).astype(dtype) for _ in range(3))
     expected_w, expected_v = w.copy(), v.copy()

@@ -365,6 +365,14 @@ def relu_backward(dout, y):
     return dx
 
 
+def scale(x, c):
+    """y = c * x, one element at a time."""
+    y = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        y[idx] = x[idx] * x.dtype.type(c)
+    return y
+
+
 def linear_weight_grad(dout, x):
     """dL/dW[o, i] = sum_n dout[n, o] * x[n, i]"""
     dW = np.zeros((dout.shape[1], x.shape[1]), dtype=np.result_type(dout, x))

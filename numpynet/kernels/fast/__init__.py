@@ -8,6 +8,7 @@ memory. None of this is needed to understand what a network computes: the refere
   workspace, the product moved to and from NCHW by compiled loops, and 3x3 stride-1 layers by
   Winograd's F(2x2, 3x3) (`winograd`, `product_layout`)
 - `im2col`, `relu`, `pool`, `lrn`, `batchnorm`, `sgd`: compiled loops, parallel over planes
+  (and Scale's product, beside ReLU)
 - `linear`: Linear's weight gradient, into reused memory
 - `memory`: the workspace and the array pool the fast kernels take their outputs from
 

@@ -1,4 +1,4 @@
-"""ReLU forward and backward (layers/relu.py has the math), compiled.
+"""ReLU forward and backward (layers/relu.py has the math), compiled; and Scale's product.
 
 One parallel pass over memory each, into an array from the pool: NumPy's `where` has no `out=`,
 and its replacement `multiply(dout, y > 0, out=...)` makes a temporary mask the size of the
@@ -10,7 +10,7 @@ import numpy as np
 
 from .memory import POOL
 
-__all__ = ["relu_backward", "relu_forward"]
+__all__ = ["relu_backward", "relu_forward", "scale"]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -39,3 +39,11 @@ def relu_backward(dout, y, out=None):
     dx = POOL.empty(dout.shape, dout.dtype) if out is None else out
     _relu_backward_kernel(_flat(dout), _flat(y), dx.reshape(-1))
     return dx
+
+
+def scale(x, c, out=None):
+    """c * x into an array from the pool (a fresh one would cost more in page faults than the
+    product: x is AlexNet's whole input batch)."""
+    y = POOL.empty(x.shape, x.dtype) if out is None else out
+    return np.multiply(x, x.dtype.type(c), out=y)
+

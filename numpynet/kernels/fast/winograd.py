@@ -341,9 +341,3 @@ output_grad_transform = dispatch.kernel(output_grad_transform_reference,
 input_grad_transform = dispatch.kernel(input_grad_transform_reference,
                                        numba=input_grad_transform_numba,
                                        name="winograd_input_grad")
-
-
-def is_fast_for(x):
-    """Whether the compiled transforms run for arrays like x (NumPy arrays, fast kernels).
-    Conv2D uses Winograd only then: on a GPU and on the reference path it uses im2col."""
-    return dispatch.path(x) == "numba"

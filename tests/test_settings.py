@@ -11,9 +11,7 @@ import pytest
 
 from numpynet import checkpoint, settings, train
 from numpynet.data.demo import generate_demo_dataset
-
-QUICK = ["--width", "0.125", "--crop", "67", "--image-size", "80", "--batch-size", "8",
-         "--no-progress", "--workers", "1"]
+from test_train import QUICK  # noqa: E402
 
 
 @pytest.fixture(scope="module")

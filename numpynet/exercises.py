@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gradcheck import check_layer as check_layer_errors
-from .gradcheck import numerical_gradient, relative_error
+from .gradcheck import central_difference, numerical_gradient, relative_error
 
 TOLERANCE = 1e-6        # relative error below which a gradient counts as right (float64)
 NETWORK_TOLERANCE = 1e-5    # the same for a whole network: one pixel moves its loss so little
@@ -339,14 +339,8 @@ def network_gradient_errors(net, loss_fn, x, labels, samples=6, seed=0, h=1e-5):
                                                                  len(others)), replace=False)])
         numeric = np.empty(len(picked))
         for n, i in enumerate(picked):
-            old = flat[i]
-            step = (h if key != "input" else 10 * h) * max(1.0, abs(old))   # see below
-            flat[i] = old + step
-            plus = loss()
-            flat[i] = old - step
-            minus = loss()
-            flat[i] = old
-            numeric[n] = (plus - minus) / (2 * step)
+            step = (h if key != "input" else 10 * h) * max(1.0, abs(flat[i]))   # see below
+            numeric[n] = central_difference(loss, flat, i, step)
         errors[key] = relative_error(np.asarray(grad).reshape(-1)[picked], numeric)
     return errors
 

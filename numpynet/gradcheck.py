@@ -20,14 +20,19 @@ def numerical_gradient(f, x, h=1e-5):
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
     for i in range(flat_x.size):
-        old = flat_x[i]
-        flat_x[i] = old + h
-        plus = f()
-        flat_x[i] = old - h
-        minus = f()
-        flat_x[i] = old
-        flat_g[i] = (plus - minus) / (2 * h)
+        flat_g[i] = central_difference(f, flat_x, i, h)
     return grad
+
+
+def central_difference(f, flat, i, h):
+    """(f(flat[i] + h) - f(flat[i] - h)) / 2h, with flat[i] perturbed in place and restored."""
+    old = flat[i]
+    flat[i] = old + h
+    plus = f()
+    flat[i] = old - h
+    minus = f()
+    flat[i] = old
+    return (plus - minus) / (2 * h)
 
 
 def relative_error(analytic, numeric):
